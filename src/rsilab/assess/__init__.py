@@ -1,0 +1,1 @@
+"""Assessment: task suites, exact scoring, metrics and weakness reports."""

@@ -1,0 +1,33 @@
+"""Typed errors raised by rsilab internals; the CLI turns them into messages that say what to do."""
+
+
+class RsilabError(Exception):
+    """Base for every error rsilab reports to a person."""
+
+
+class ConfigError(RsilabError):
+    """rsilab.toml is missing or invalid."""
+
+
+class LedgerError(RsilabError):
+    """The ledger refused an operation or failed verification."""
+
+
+class StoreError(RsilabError):
+    """The version store or artifact store could not do what was asked."""
+
+
+class EditError(RsilabError):
+    """A proposed edit set could not be parsed or applied exactly."""
+
+
+class SandboxError(RsilabError):
+    """The sandbox could not start or run a command."""
+
+
+class BudgetExceeded(RsilabError):
+    """An LLM budget (calls, tokens or dollars) is spent."""
+
+
+class ProviderError(RsilabError):
+    """An LLM provider failed in a way retries did not fix."""

@@ -1,0 +1,1 @@
+"""Proposal: running the self's own improver and applying its edits safely."""

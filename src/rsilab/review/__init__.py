@@ -1,0 +1,1 @@
+"""Review: decisions by a person or by a named policy."""

@@ -1,0 +1,1 @@
+"""Isolation backends for running the self's code, and the LLM broker it talks through."""

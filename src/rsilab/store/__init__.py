@@ -1,0 +1,1 @@
+"""Persistence: the hash-chained ledger, content-addressed artifacts, and git versions."""

@@ -1,0 +1,1 @@
+"""Verification: the gates, cheapest first, and the acceptance statistics."""
