@@ -1,0 +1,91 @@
+"""The assessment stage: the self answers questions in the sandbox; the harness scores.
+
+Targets stay here: the self receives `Task.public()` only. Efficiency figures that
+matter come from trusted accounting (the broker's usage, the sandbox's timers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rsilab.assess.scoring import is_correct
+from rsilab.records import Assessment, Task, TaskOutcome, Usage, VersionId
+from rsilab.sandbox.selfrun import SelfRun
+
+# Runs the self's `solve` on a JSON payload; the experiment binds sandbox, broker and tree.
+SolveRunner = Callable[[bytes], SelfRun]
+
+
+def assess(version: VersionId, tasks: Sequence[Task], split: str, seed: int, run_solve: SolveRunner) -> Assessment:
+    payload = json.dumps({"tasks": [t.public() for t in tasks]}).encode()
+    run = run_solve(payload)
+    answers, parse_problem = _parse_answers(run.output)
+    per_task = _usage_by_task(run.broker_calls)
+    outcomes = []
+    for task in tasks:
+        given = answers.get(task.id, {})
+        answer = given.get("answer")
+        answer = None if answer is None else str(answer)[:1000]
+        outcomes.append(
+            TaskOutcome(
+                task_id=task.id,
+                family=task.family,
+                difficulty=task.difficulty,
+                question=task.question,
+                expected=task.answer,
+                answer=answer,
+                correct=is_correct(answer, task.answer),
+                usage=per_task.get(task.id, Usage()),
+                trace=_bounded_trace(given.get("trace")),
+                self_reported_steps=_int_or_none(given.get("steps")),
+                error=None if task.id in answers else "no answer",
+            )
+        )
+    return Assessment(
+        version=version,
+        split=split,
+        seed=seed,
+        outcomes=tuple(outcomes),
+        usage=run.usage,
+        wall_seconds=run.result.wall_seconds,
+        cpu_seconds=run.result.cpu_seconds,
+        run_error=run.problem or parse_problem,
+    )
+
+
+def _parse_answers(output: bytes | None) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """The self's output is untrusted: accept only the documented shape."""
+    if output is None:
+        return {}, None
+    try:
+        data = json.loads(output)
+        items = data["answers"]
+    except (ValueError, KeyError, TypeError):
+        return {}, "output is not JSON of the form {\"answers\": [...]}"
+    answers: dict[str, dict[str, Any]] = {}
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            answers.setdefault(item["id"], item)
+    return answers, None
+
+
+def _usage_by_task(calls: Sequence[dict[str, object]]) -> dict[str, Usage]:
+    totals: dict[str, Usage] = {}
+    for call in calls:
+        task = call.get("task")
+        if isinstance(task, str):
+            one = Usage(calls=1, tokens_in=int(call.get("tokens_in") or 0), tokens_out=int(call.get("tokens_out") or 0))
+            totals[task] = totals.get(task, Usage()) + one
+    return totals
+
+
+def _bounded_trace(trace: object) -> list[Any]:
+    if not isinstance(trace, list):
+        return []
+    return [str(step)[:2000] if not isinstance(step, (dict, str)) else step for step in trace[:50]]
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

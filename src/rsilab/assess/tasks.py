@@ -1,0 +1,55 @@
+"""Task suites: procedurally generated problems with exact targets.
+
+Every suite is a function `(n, seed, difficulties) -> list[Task]`; the same seed
+always gives the same tasks, and a new seed gives fresh ones (held-out rounds).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+from rsilab.errors import ConfigError
+from rsilab.records import Task
+
+Suite = Callable[[int, int, Sequence[int]], list[Task]]
+
+
+def arithmetic(n: int, seed: int, difficulties: Sequence[int]) -> list[Task]:
+    """Integer expressions over + - *; difficulty d has d + 1 operands of up to d + 1 digits."""
+    rng = random.Random(seed)
+    tasks = []
+    for i in range(n):
+        difficulty = difficulties[i % len(difficulties)]
+        expression = _expression(rng, difficulty)
+        answer = eval(expression, {"__builtins__": {}})  # our own generated string of digits and + - *
+        tasks.append(
+            Task(
+                id=f"arith-{seed}-{i}",
+                family="arithmetic",
+                difficulty=difficulty,
+                question=f"Compute {expression}",
+                answer=str(answer),
+            )
+        )
+    return tasks
+
+
+def _expression(rng: random.Random, difficulty: int) -> str:
+    top = 10 ** (difficulty + 1) - 1
+    operators = "+-" if difficulty == 1 else "+-*"
+    parts = [str(rng.randint(1, top))]
+    for _ in range(difficulty):
+        parts += [rng.choice(operators), str(rng.randint(1, top))]
+    return " ".join(parts)
+
+
+SUITES: dict[str, Suite] = {"arithmetic": arithmetic}
+
+
+def generate(suite: str, n: int, seed: int, difficulties: Sequence[int]) -> list[Task]:
+    try:
+        make = SUITES[suite]
+    except KeyError:
+        raise ConfigError(f"unknown task suite {suite!r}: choose one of {sorted(SUITES)}") from None
+    return make(n, seed, difficulties)

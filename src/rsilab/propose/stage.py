@@ -1,0 +1,82 @@
+"""The proposal stage: the current version's own `improve` runs in the sandbox.
+
+The improver is part of the self (so an accepted change can improve it); its
+output is untrusted text that the harness parses leniently and applies strictly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from rsilab.errors import EditError
+from rsilab.propose.edits import apply_edits, parse_edits
+from rsilab.records import Proposal, VersionId
+from rsilab.sandbox.selfrun import SelfRun
+
+ImproveRunner = Callable[[bytes], SelfRun]
+
+
+def propose(
+    *,
+    candidate: VersionId,
+    parent: VersionId,
+    round: int,
+    parent_tree: Mapping[str, bytes],
+    weakness: dict[str, Any],
+    history: list[dict[str, Any]],
+    run_improve: ImproveRunner,
+) -> tuple[Proposal, dict[str, bytes] | None]:
+    """Ask the parent to improve itself; return the proposal and the candidate tree if it applied."""
+    payload = json.dumps({"weakness": weakness, "history": history}).encode()
+    run = run_improve(payload)
+    raw, rationale, problem = _read_output(run)
+    parsed = parse_edits(raw) if problem is None else None
+    errors = [problem] if problem else list(parsed.errors if parsed else ())
+    edits = parsed.edits if parsed else ()
+    candidate_tree = None
+    if not errors:
+        candidate_tree, apply_error = _apply(parent_tree, edits)
+        if apply_error:
+            errors.append(apply_error)
+    proposal = Proposal(
+        version=candidate,
+        parent=parent,
+        round=round,
+        rationale=rationale,
+        edits=tuple(edits),
+        raw=raw,
+        errors=tuple(errors),
+        usage=run.usage,
+    )
+    return proposal, candidate_tree
+
+
+def _read_output(run: SelfRun) -> tuple[str, str, str | None]:
+    if run.problem:
+        return run.result.stderr[-4000:], "", f"improve {run.problem}"
+    try:
+        data = json.loads(run.output or b"")
+        raw, rationale = data["edits"], data.get("rationale", "")
+        if not isinstance(raw, str) or not isinstance(rationale, str):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        return (run.output or b"").decode("utf-8", "replace")[:4000], "", 'improve output is not {"edits": str, "rationale": str}'
+    return raw, rationale[:2000], None
+
+
+def _apply(parent_tree: Mapping[str, bytes], edits: Any) -> tuple[dict[str, bytes] | None, str | None]:
+    try:
+        texts = {path: data.decode("utf-8") for path, data in parent_tree.items()}
+    except UnicodeDecodeError:
+        texts = {p: d.decode("utf-8", "surrogateescape") for p, d in parent_tree.items()}
+    try:
+        new_texts = apply_edits(texts, edits)
+    except EditError as exc:
+        return None, str(exc)
+    tree = dict(parent_tree)
+    for path, text in new_texts.items():
+        if texts.get(path) != text:
+            tree[path] = text.encode("utf-8", "surrogateescape")
+    return tree, None

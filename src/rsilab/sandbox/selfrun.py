@@ -1,0 +1,91 @@
+"""Run one entry point of the self (`solve` or `improve`) inside the sandbox.
+
+The self's tree is exported fresh into a scratch directory for every run, so
+nothing it writes survives into the next run; the input file holds only what the
+self may see, and the output file is read back by the harness as untrusted bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from rsilab.records import Usage
+from rsilab.sandbox.broker import Broker
+from rsilab.sandbox.process import Limits, RunResult, Sandbox
+
+INPUT_FILE = "rsilab_input.json"
+OUTPUT_FILE = "rsilab_output.json"
+MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SelfRun:
+    result: RunResult
+    output: bytes | None  # None when the self wrote no (readable) output file
+    usage: Usage  # trusted: counted by the broker
+    broker_calls: tuple[dict[str, object], ...]
+
+    @property
+    def problem(self) -> str | None:
+        """Why this run cannot be trusted to have produced an answer, or None."""
+        if self.result.timed_out:
+            return f"timed out after {self.result.wall_seconds:.0f} s"
+        if self.result.returncode != 0:
+            tail = self.result.stderr.strip().splitlines()[-3:]
+            return f"exited with code {self.result.returncode}: " + " | ".join(tail)
+        if self.output is None:
+            return f"wrote no {OUTPUT_FILE}"
+        return None
+
+
+def run_self(
+    tree: dict[str, bytes],
+    command: str,
+    payload: bytes,
+    *,
+    sandbox: Sandbox,
+    broker: Broker,
+    limits: Limits,
+    scratch_root: Path,
+) -> SelfRun:
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{command}-", dir=scratch_root))
+    try:
+        for rel, data in tree.items():
+            target = workdir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        (workdir / INPUT_FILE).write_bytes(payload)
+        broker.reset()
+        argv = [sys.executable, "-E", "-s", "-S", "main.py", command, INPUT_FILE, OUTPUT_FILE]
+        result = sandbox.run(argv, workdir, limits=limits, env={"RSILAB_LLM_SOCKET": str(broker.socket_path)})
+        return SelfRun(
+            result=result,
+            output=_read_untrusted(workdir / OUTPUT_FILE),
+            usage=broker.usage,
+            broker_calls=tuple(_call_dict(c) for c in broker.calls),
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _read_untrusted(path: Path) -> bytes | None:
+    """Read the self's output without following a link it may have planted."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(MAX_OUTPUT_BYTES + 1)
+    return data if len(data) <= MAX_OUTPUT_BYTES else None
+
+
+def _call_dict(call: object) -> dict[str, object]:
+    if isinstance(call, dict):
+        return call
+    return {k: v for k, v in vars(call).items()} if hasattr(call, "__dict__") else {"call": repr(call)}

@@ -1,0 +1,87 @@
+"""Kill -9 the harness at many points of a round; resuming must lose and duplicate nothing."""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rsilab.experiment import Experiment
+from rsilab.records import VersionState
+
+ROUNDS = 3
+
+
+def _event_count(db: Path) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        return conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+
+
+def _run_until_killed(root: Path, kill_after_events: int, extra_delay: float) -> bool:
+    """Start `rsilab run`; SIGKILL it once the ledger holds `kill_after_events` events. True if killed."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rsilab.cli", "run", "--rounds", str(ROUNDS), "-C", str(root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    db = root / ".rsilab" / "ledger.db"
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if _event_count(db) >= kill_after_events:
+            time.sleep(extra_delay)
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            return True
+        time.sleep(0.005)
+    process.wait(timeout=120)
+    return False
+
+
+@pytest.mark.slow
+def test_kill_at_many_points_then_resume_leaves_a_clean_ledger_and_the_right_deployed_version(demo_experiment: Experiment):
+    root = demo_experiment.root
+    rng = random.Random(7)
+    kills = 0
+    for target in range(4, 26, 3):
+        kills += _run_until_killed(root, target, rng.choice([0.0, 0.01, 0.05, 0.2]))
+    assert kills >= 5, "the harness finished before it could be killed often enough"
+
+    final = subprocess.run([sys.executable, "-m", "rsilab.cli", "run", "--rounds", str(ROUNDS), "-C", str(root)],
+                           capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+
+    exp = Experiment(root)
+    assert exp.ledger.verify().ok
+    rows = exp.rows()
+    assert rows["v2"].failed_gate == "protected-integrity"
+    assert rows["v3"].failed_gate == "contract"
+    assert rows["v4"].state == VersionState.DEPLOYED and len(rows) == 4
+    assert exp.versions.deployed() == exp.commit_of("v4")
+
+    # Exactly one of each step per round: nothing lost, nothing duplicated.
+    per_round = collections.Counter((e.kind, e.payload.get("round")) for e in exp.events())
+    for number in range(1, ROUNDS + 1):
+        for kind in ("round.started", "proposal.recorded", "verdict.recorded", "decision.recorded", "round.completed"):
+            assert per_round[(kind, number)] == 1, (kind, number)
+    assessments = collections.Counter(
+        (e.payload["round"], e.payload["version"], e.payload["split"]) for e in exp.events("assessment.recorded")
+    )
+    assert max(assessments.values()) == 1
+    assert per_round[("version.deployed", ROUNDS)] == 1
+
+
+def test_deploy_interrupted_between_event_and_ref_is_repaired_on_resume(demo_experiment: Experiment):
+    exp = demo_experiment
+    exp.run(ROUNDS)
+    # Simulate a crash after `version.deployed` was written but before the ref moved.
+    exp.versions.set_deployed(exp.commit_of("v1"))
+    exp.run(ROUNDS)
+    assert exp.versions.deployed() == exp.commit_of("v4")
+    assert "terms.append" in (exp.root / "self" / "tools.py").read_text()
