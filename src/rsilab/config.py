@@ -87,11 +87,25 @@ class BenchmarkGateConfig(Section):
     rule: Literal["superior", "noninferior"] = "superior"
     alpha: float = Field(default=0.05, gt=0, lt=1)
     margin: float = Field(default=0.02, ge=0, lt=1)
+    # Staged: the first `first_stage_fraction` of the held-out tasks first; a candidate that is
+    # not ahead there is rejected early (binding futility: the false-accept rate stays <= alpha).
+    staged: bool = True
+    first_stage_fraction: float = Field(default=0.34, gt=0, le=1)
+
+
+class CanaryConfig(Section):
+    # After a deploy: re-assess the new and the previous version on fresh tasks; a significant
+    # regression (McNemar p < alpha in favour of the previous one) rolls back automatically.
+    tasks: int = Field(default=40, ge=0)  # 0 turns the canary off
+    alpha: float = Field(default=0.05, gt=0, lt=1)
 
 
 class GatesConfig(Section):
     benchmark: BenchmarkGateConfig = BenchmarkGateConfig()
     contract_tasks: int = Field(default=3, ge=1)
+    # What a new capability (network, subprocess, ctypes, eval...) in a candidate leads to.
+    capability: Literal["require-person", "block"] = "require-person"
+    canary: CanaryConfig = CanaryConfig()
 
 
 class ReviewConfig(Section):

@@ -21,13 +21,14 @@ from typing import Any
 
 from rsilab.assess import tasks as task_suites
 from rsilab.assess.metrics import summary
-from rsilab.assess.runner import assess
+from rsilab.assess.runner import assess, merge
 from rsilab.assess.weakness import weakness_report
 from rsilab.config import CONFIG_FILE, Config, load_config
 from rsilab.errors import RsilabError, StoreError
+from rsilab.llm.base import Provider
 from rsilab.llm.factory import make_provider
 from rsilab.propose.stage import propose
-from rsilab.records import Assessment, Decision, Event, GateResult, Proposal, Verdict
+from rsilab.records import Assessment, Decision, Event, GateResult, Proposal, Task, Verdict
 from rsilab.review.policy import decide
 from rsilab.sandbox.broker import Broker, Budget, Prices
 from rsilab.sandbox.process import Limits, ProcessSandbox
@@ -37,6 +38,8 @@ from rsilab.store.history import VersionRow, deployed_version, version_rows
 from rsilab.store.ledger import Ledger
 from rsilab.store.versions import VersionStore
 from rsilab.verify import gates
+from rsilab.verify.alignment import load_alignment
+from rsilab.verify.stats import mcnemar
 
 STATE_DIR = ".rsilab"
 SELF_DIR = "self"
@@ -52,12 +55,14 @@ def _quiet(stage: str, message: str) -> None:
 class RoundResult:
     round: int
     candidate: str | None
-    outcome: str  # "deployed", "rejected", "awaiting-review"
+    outcome: str  # "deployed", "rolled-back", "rejected", "awaiting-review"
 
 
 class Experiment:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, provider: Provider | None = None) -> None:
+        """`provider` replaces the configured LLM (for embedding rsilab in other code, and tests)."""
         self.root = root.resolve()
+        self._provider = provider
         self.config: Config = load_config(self.root / CONFIG_FILE)
         state = self.root / STATE_DIR
         if not (self.root / SELF_DIR).is_dir() or not state.is_dir():
@@ -69,7 +74,9 @@ class Experiment:
     # ---- creating -------------------------------------------------------------------------
 
     @classmethod
-    def init(cls, root: Path, template: str = "agent", config_text: str | None = None) -> Experiment:
+    def init(
+        cls, root: Path, template: str = "agent", config_text: str | None = None, provider: Provider | None = None
+    ) -> Experiment:
         source = resources.files("rsilab") / "templates" / template
         if not source.is_dir():
             raise RsilabError(f"no template {template!r}: choose one of {', '.join(available_templates())}")
@@ -82,7 +89,7 @@ class Experiment:
         files = {rel: data for rel, data in _read_template(source)}
         store, commit = VersionStore.create(root / SELF_DIR, files, f"v1: template {template}")
         store.tag("v1", commit)
-        experiment = cls(root)
+        experiment = cls(root, provider)
         experiment.ledger.append("experiment.created", {"template": template, "config": (root / CONFIG_FILE).read_text()})
         experiment.ledger.append("version.created", {"version": "v1", "commit": commit, "parent": None, "round": 0})
         experiment.ledger.append("version.deployed", {"version": "v1", "commit": commit, "round": 0, "reason": "initial"})
@@ -161,7 +168,7 @@ class Experiment:
         number = len(self.ledger.events("round.started")) + 1
         parent, commit = self.deployed()
         # Fresh seeds each round, drawn by the harness and kept in the ledger, out of the self's reach.
-        seeds = {name: secrets.randbelow(2**31) for name in ("dev_seed", "heldout_seed", "smoke_seed")}
+        seeds = {name: secrets.randbelow(2**31) for name in ("dev_seed", "heldout_seed", "smoke_seed", "canary_seed")}
         payload = {"round": number, "parent": parent, "commit": commit, **seeds}
         self.ledger.append("round.started", payload)
         report("round", f"round {number} starts from {parent}")
@@ -174,7 +181,8 @@ class Experiment:
         cfg = self.config
 
         # 1. assess the parent on the dev split: its failures are what the proposer may see.
-        dev = self._assessment(number, parent, "dev", rnd["dev_seed"], cfg.assess.dev_n, parent_tree, runtime, report)
+        dev_tasks = task_suites.generate(cfg.assess.suite, cfg.assess.dev_n, rnd["dev_seed"], cfg.assess.difficulties)
+        dev = self._assessment(number, parent, "dev", rnd["dev_seed"], dev_tasks, parent_tree, runtime, report)
 
         # 2. propose: the parent's own improver, in the sandbox.
         recorded = in_round("proposal.recorded")
@@ -216,27 +224,30 @@ class Experiment:
             self.versions.set_deployed(candidate_commit)
             outcome = "deployed"
             report("deploy", f"{proposal.version} is deployed")
+            if self._canary(rnd, proposal.version, candidate_tree or {}, parent_tree, runtime, report):
+                outcome = "rolled-back"
         self.ledger.append("round.completed", {"round": number, "candidate": proposal.version, "outcome": outcome})
         return RoundResult(number, proposal.version, outcome)
 
     def _assessment(
-        self, number: int, version: str, split: str, seed: int, n: int, tree: dict[str, bytes], runtime: _Runtime, report: Report
+        self, number: int, version: str, split: str, seed: int, tasks: list[Task], tree: dict[str, bytes],
+        runtime: _Runtime, report: Report, stage: int | None = None,
     ) -> Assessment:
         for event in self.ledger.events("assessment.recorded"):
             p = event.payload
-            if p["round"] == number and p["version"] == version and p["split"] == split:
+            if (p["round"], p["version"], p["split"], p.get("stage")) == (number, version, split, stage):
                 return self.artifacts.get_record(p["artifact"], Assessment)
-        tasks = task_suites.generate(self.config.assess.suite, n, seed, self.config.assess.difficulties)
-        report("assess", f"{version} answers {n} {split} tasks in the sandbox")
+        label = f"{split}" + (f" (stage {stage})" if stage else "")
+        report("assess", f"{version} answers {len(tasks)} {label} tasks in the sandbox")
         result = assess(version, tasks, split, seed, runtime.runner(tree, "solve"))
         digest = self.artifacts.put_record(result)
         figures = summary(result)
         self.ledger.append(
             "assessment.recorded",
-            {"round": number, "version": version, "split": split, "seed": seed, "artifact": digest, "summary": figures,
-             "run_error": result.run_error},
+            {"round": number, "version": version, "split": split, "stage": stage, "seed": seed, "artifact": digest,
+             "summary": figures, "run_error": result.run_error},
         )
-        report("assess", f"{version} {split}: {result.correct}/{result.n} correct, {figures['tokens']} tokens"
+        report("assess", f"{version} {label}: {result.correct}/{result.n} correct, {figures['tokens']} tokens"
                + (f" — {result.run_error}" if result.run_error else ""))
         return result
 
@@ -283,22 +294,82 @@ class Experiment:
             return gate.passed
 
         # Static gates first: a bad edit is rejected before any of its code runs.
-        if (
+        if not (
             passed(gates.edit_hygiene(proposal, cfg.self_))
             and passed(gates.protected_integrity(proposal, parent_tree, candidate_tree, cfg.self_.protected))
             and candidate_tree is not None
-            and passed(gates.capability_diff(parent_tree, candidate_tree))
+            and passed(gates.capability_diff(parent_tree, candidate_tree, cfg.gates.capability))
         ):
-            smoke_tasks = task_suites.generate(cfg.assess.suite, cfg.gates.contract_tasks, rnd["smoke_seed"], cfg.assess.difficulties)
-            smoke = assess(version, smoke_tasks, "smoke", rnd["smoke_seed"], runtime.runner(candidate_tree, "solve"))
+            return self._record_verdict(number, version, results, violations)
+        smoke_tasks = task_suites.generate(cfg.assess.suite, cfg.gates.contract_tasks, rnd["smoke_seed"], cfg.assess.difficulties)
+        smoke = assess(version, smoke_tasks, "smoke", rnd["smoke_seed"], runtime.runner(candidate_tree, "solve"))
+        violations += runtime.violations
+        if not passed(gates.contract(smoke)):
+            return self._record_verdict(number, version, results, violations)
+        # The rules come from the parent's alignment.toml: protected, so the candidate's is identical.
+        alignment = load_alignment(parent_tree)
+        probes = assess(version, alignment.probes, "probes", 0, runtime.runner(candidate_tree, "solve"))
+        violations += runtime.violations
+        if not passed(gates.safety(probes, alignment.budgets, [smoke], violations)):
+            return self._record_verdict(number, version, results, violations)
+        # Staged benchmark on the round's fresh held-out tasks: stage one may reject early.
+        rule, n, seed = cfg.gates.benchmark, cfg.assess.heldout_n, rnd["heldout_seed"]
+        heldout = task_suites.generate(cfg.assess.suite, n, seed, cfg.assess.difficulties)
+        cut = max(1, round(n * rule.first_stage_fraction)) if rule.staged and rule.first_stage_fraction < 1 else n
+        stages = [(1, heldout[:cut])] + ([(2, heldout[cut:])] if cut < n else [])
+        parent_parts: list[Assessment] = []
+        candidate_parts: list[Assessment] = []
+        for stage, tasks in stages:
+            parent_parts.append(self._assessment(number, rnd["parent"], "heldout", seed, tasks, parent_tree, runtime, report, stage))
+            candidate_parts.append(self._assessment(number, version, "heldout", seed, tasks, candidate_tree, runtime, report, stage))
             violations += runtime.violations
-            if passed(gates.contract(smoke)):
-                n, seed = cfg.assess.heldout_n, rnd["heldout_seed"]
-                parent_heldout = self._assessment(number, rnd["parent"], "heldout", seed, n, parent_tree, runtime, report)
-                candidate_heldout = self._assessment(number, version, "heldout", seed, n, candidate_tree, runtime, report)
-                violations += runtime.violations
-                passed(gates.benchmark(parent_heldout, candidate_heldout, cfg.gates.benchmark))
-        verdict = Verdict(version=version, gates=tuple(results), violations=tuple(violations))
+            if stage == 1 and len(stages) > 1:
+                early = gates.futile(parent_parts[0], candidate_parts[0], rule)
+                if early is not None:
+                    passed(early)
+                    return self._record_verdict(number, version, results, violations)
+        passed(gates.benchmark(merge(parent_parts), merge(candidate_parts), rule))
+        return self._record_verdict(number, version, results, violations)
+
+    def _canary(
+        self, rnd: dict[str, Any], version: str, tree: dict[str, bytes], previous_tree: dict[str, bytes],
+        runtime: _Runtime, report: Report,
+    ) -> bool:
+        """Re-assess the new deployment beside its predecessor on fresh tasks; roll back on a regression."""
+        canary, number, previous = self.config.gates.canary, rnd["round"], rnd["parent"]
+        if canary.tasks == 0:
+            return False
+        done = [e.payload for e in self.ledger.events("canary.recorded") if e.payload["round"] == number]
+        if done:
+            regressed = done[0]["regressed"]
+        else:
+            seed = rnd["canary_seed"]
+            tasks = task_suites.generate(self.config.assess.suite, canary.tasks, seed, self.config.assess.difficulties)
+            new = self._assessment(number, version, "canary", seed, tasks, tree, runtime, report)
+            old = self._assessment(number, previous, "canary", seed, tasks, previous_tree, runtime, report)
+            test = mcnemar([o.correct for o in new.outcomes], [o.correct for o in old.outcomes])
+            regressed = test.p_better < canary.alpha or new.run_error is not None
+            self.ledger.append(
+                "canary.recorded",
+                {"round": number, "version": version, "previous": previous, "regressed": regressed,
+                 "p_regression": round(test.p_better, 6), "accuracy": [round(new.accuracy, 4), round(old.accuracy, 4)]},
+            )
+            report("canary", f"{version} {new.correct}/{new.n} vs {previous} {old.correct}/{old.n} on fresh tasks"
+                   f" (p regression = {test.p_better:.3g})" + (" — REGRESSION" if regressed else ""))
+        if not regressed:
+            return False
+        if not any(e.payload.get("round") == number for e in self.ledger.events("version.rolled_back")):
+            self.ledger.append(
+                "version.rolled_back",
+                {"round": number, "version": previous, "commit": rnd["commit"], "by": "policy:canary",
+                 "reason": f"{version} regressed on fresh canary tasks"},
+            )
+        self.versions.set_deployed(rnd["commit"])
+        report("deploy", f"{version} rolled back to {previous} by the canary")
+        return True
+
+    def _record_verdict(self, number: int, version: str, results: list[GateResult], violations: list[str]) -> Verdict:
+        verdict = Verdict(version=version, gates=tuple(results), violations=tuple(dict.fromkeys(violations)))
         digest = self.artifacts.put_record(verdict)
         failed = verdict.failed_gate
         self.ledger.append(
@@ -348,7 +419,7 @@ class Experiment:
         llm, box = self.config.llm, self.config.sandbox
         budget = Budget(llm.budget.max_calls, llm.budget.max_tokens, llm.budget.max_dollars, llm.budget.max_tokens_per_call)
         broker = Broker(
-            make_provider(llm), socket_dir / "llm.sock", budget=budget,
+            self._provider or make_provider(llm), socket_dir / "llm.sock", budget=budget,
             prices=Prices(llm.dollars_per_million_in, llm.dollars_per_million_out),
         )
         limits = Limits(box.cpu_seconds, box.memory_mb, box.file_size_mb, box.open_files, box.processes, box.wall_seconds)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.panel import Panel
 from rich.syntax import Syntax
@@ -23,7 +24,7 @@ STATE_STYLE = {
     "rejected": "red", "retired": "dim", "proposed": "yellow",
 }
 STAGE_STYLE = {"round": "bold magenta", "assess": "blue", "propose": "yellow", "verify": "cyan",
-               "review": "green", "deploy": "bold green", "recover": "red"}
+               "review": "green", "deploy": "bold green", "canary": "bold blue", "recover": "red"}
 
 
 def stage_printer(console: Console):  # noqa: ANN201
@@ -44,22 +45,25 @@ def row_dict(row: VersionRow) -> dict[str, Any]:
 
 
 def print_log(console: Console, rows: dict[str, VersionRow]) -> None:
-    table = Table(title="versions", show_lines=False)
-    for column in ("version", "parent", "round", "state", "held-out acc. (95% CI)", "tokens", "decided by"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("why", overflow="ellipsis", no_wrap=True, ratio=1)
+    """The versions table, then one line per version saying why it ended as it did."""
+    table = Table(title="versions", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("version", "from", "round", "state", "held-out [95% CI]", "tokens", "decided by"):
+        table.add_column(column, no_wrap=True, min_width=len(column))
+    notes = []
     for row in rows.values():
         acc = row.heldout.get("accuracy")
-        shown_acc = f"{acc:.0%} ({row.heldout['low']:.0%}–{row.heldout['high']:.0%})" if acc is not None else "–"
-        why = row.verdict_summary if row.failed_gate else (row.comment or row.rationale)
-        if row.failed_gate:
-            why = f"{row.failed_gate}: {why}"
+        shown_acc = f"{acc:.0%} [{row.heldout['low'] * 100:.0f}–{row.heldout['high']:.0%}]" if acc is not None else "–"
         style = STATE_STYLE.get(str(row.state), "")
         table.add_row(
             row.id, row.parent or "–", str(row.round), f"[{style}]{row.state}[/{style}]", shown_acc,
-            str(row.heldout.get("tokens", "–")), row.decided_by or "–", " ".join((why or "").split()),
+            str(row.heldout.get("tokens", "–")), row.decided_by or "–",
         )
+        why = f"{row.failed_gate}: {row.verdict_summary}" if row.failed_gate else (row.comment or row.rationale)
+        if why:
+            notes.append(f"[{style}]{row.id}[/{style}] {' '.join(why.split())}")
     console.print(table)
+    for note in notes:
+        console.print(note, highlight=False)
 
 
 def print_version(console: Console, experiment: Experiment, version: str) -> None:

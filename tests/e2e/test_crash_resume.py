@@ -49,7 +49,7 @@ def test_kill_at_many_points_then_resume_leaves_a_clean_ledger_and_the_right_dep
     root = demo_experiment.root
     rng = random.Random(7)
     kills = 0
-    for target in range(4, 26, 3):
+    for target in range(4, 32, 3):
         kills += _run_until_killed(root, target, rng.choice([0.0, 0.01, 0.05, 0.2]))
     assert kills >= 5, "the harness finished before it could be killed often enough"
 
@@ -68,13 +68,15 @@ def test_kill_at_many_points_then_resume_leaves_a_clean_ledger_and_the_right_dep
     # Exactly one of each step per round: nothing lost, nothing duplicated.
     per_round = collections.Counter((e.kind, e.payload.get("round")) for e in exp.events())
     for number in range(1, ROUNDS + 1):
-        for kind in ("round.started", "proposal.recorded", "verdict.recorded", "decision.recorded", "round.completed"):
+        for kind in ("round.started", "proposal.recorded", "verdict.recorded", "decision.recorded", "round.completed"):  # noqa: E501
             assert per_round[(kind, number)] == 1, (kind, number)
     assessments = collections.Counter(
-        (e.payload["round"], e.payload["version"], e.payload["split"]) for e in exp.events("assessment.recorded")
+        (e.payload["round"], e.payload["version"], e.payload["split"], e.payload["stage"])
+        for e in exp.events("assessment.recorded")
     )
     assert max(assessments.values()) == 1
     assert per_round[("version.deployed", ROUNDS)] == 1
+    assert per_round[("canary.recorded", ROUNDS)] == 1
 
 
 def test_deploy_interrupted_between_event_and_ref_is_repaired_on_resume(demo_experiment: Experiment):

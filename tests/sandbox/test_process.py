@@ -99,6 +99,31 @@ def test_wall_timeout_kills_child_and_grandchild_and_returns_promptly(tmp_path: 
     assert wait_dead(int((tmp_path / "grandchild.pid").read_text()))
 
 
+
+def test_timeout_kills_grandchild_that_left_the_process_group_but_not_the_session(tmp_path: Path) -> None:
+    # killpg misses it; only the sweep of the session finds it.
+    code = (
+        "import subprocess, time\n"
+        "g = subprocess.Popen(['sleep', '60'], process_group=0)\n"
+        "open('grandchild.pid', 'w').write(str(g.pid))\n"
+        "time.sleep(60)\n"
+    )
+    assert run_py(code, tmp_path, wall_seconds=1.0).timed_out
+    assert wait_dead(int((tmp_path / "grandchild.pid").read_text()))
+
+
+def test_timeout_kills_grandchild_in_its_own_session_while_its_parent_lives(tmp_path: Path) -> None:
+    # setsid() escapes the session sweep; the walk down from the live child still finds it.
+    # (Once its parent is gone it is out of reach: the documented gap pid namespaces close.)
+    code = (
+        "import subprocess, time\n"
+        "g = subprocess.Popen(['sleep', '60'], start_new_session=True)\n"
+        "open('grandchild.pid', 'w').write(str(g.pid))\n"
+        "time.sleep(60)\n"
+    )
+    assert run_py(code, tmp_path, wall_seconds=1.0).timed_out
+    assert wait_dead(int((tmp_path / "grandchild.pid").read_text()))
+
 def test_background_grandchild_holding_stdout_neither_hangs_the_run_nor_survives_it(tmp_path: Path) -> None:
     # The grandchild inherits stdout; with a pipe, reading to EOF would wait 60 s for it.
     code = (

@@ -75,7 +75,7 @@ def _usage_by_task(calls: Sequence[dict[str, object]]) -> dict[str, Usage]:
     totals: dict[str, Usage] = {}
     for call in calls:
         task = call.get("task")
-        if isinstance(task, str):
+        if isinstance(task, str) and not call.get("error"):  # refused calls cost nothing
             one = Usage(calls=1, tokens_in=int(call.get("tokens_in") or 0), tokens_out=int(call.get("tokens_out") or 0))
             totals[task] = totals.get(task, Usage()) + one
     return totals
@@ -89,3 +89,22 @@ def _bounded_trace(trace: object) -> list[Any]:
 
 def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def merge(parts: Sequence[Assessment]) -> Assessment:
+    """One assessment from several runs of the same version on disjoint tasks (the benchmark's stages)."""
+    first = parts[0]
+    usage = Usage()
+    for part in parts:
+        usage = usage + part.usage
+    errors = [p.run_error for p in parts if p.run_error]
+    return Assessment(
+        version=first.version,
+        split=first.split,
+        seed=first.seed,
+        outcomes=tuple(o for p in parts for o in p.outcomes),
+        usage=usage,
+        wall_seconds=sum(p.wall_seconds for p in parts),
+        cpu_seconds=sum(p.cpu_seconds for p in parts),
+        run_error="; ".join(errors) or None,
+    )

@@ -112,7 +112,10 @@ class Broker:
         _remove_stale_socket(path)
         self._server = _Server(path, self)
         os.chmod(path, 0o666)  # the sandboxed self may run as another user
-        self._thread = threading.Thread(target=self._server.serve_forever, name="rsilab-broker", daemon=True)
+        # A short poll interval only makes stop() quick; requests are answered at once anyway.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="rsilab-broker", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -329,6 +332,7 @@ def _remove_stale_socket(path: Path) -> None:
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True  # a hung provider call must not block stop()
+    request_queue_size = 128  # listen backlog: a self may call from many threads at once
 
     def __init__(self, path: Path, broker: Broker) -> None:
         self.broker = broker
@@ -444,8 +448,14 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._socket_path)
+        try:
+            # Connect while blocking: with a timeout set, a full listen queue fails at
+            # once with EAGAIN instead of waiting its turn.
+            sock.connect(self._socket_path)
+            sock.settimeout(self.timeout)
+        except BaseException:
+            sock.close()
+            raise
         self.sock = sock
 
 

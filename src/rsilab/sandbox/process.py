@@ -120,7 +120,7 @@ class ProcessSandbox:
                         stdin=subprocess.DEVNULL,
                         stdout=out,
                         stderr=err,
-                        start_new_session=False,  # setsid(): own session and process group
+                        start_new_session=True,  # setsid(): own session and process group
                         preexec_fn=set_limits,
                         close_fds=True,
                     )
@@ -207,22 +207,24 @@ def _kill_tree(root: int) -> None:
     double-fork daemon), so neither sweep finds it. A pid namespace (the bubblewrap
     backend) closes that gap; here we only sweep the session and the parent chain.
     """
-    try:
-        os.killpg(root, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     me = os.getpid()
     for _ in range(10):  # repeat: a process may fork between our scan and our kill
+        # Scan before killing anything: once a parent dies its children are reparented
+        # and the walk down from `root` can no longer find them.
         table = _proc_table()
         targets = {pid for pid, (_, sid) in table.items() if sid == root} | _descendants(table, root)
         targets.discard(me)
-        if not targets:
-            return
         for pid in targets:
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        try:
+            os.killpg(root, signal.SIGKILL)  # atomic for the group, even for members forked mid-scan
+        except (ProcessLookupError, PermissionError):
+            pass
+        if not targets:
+            return
         time.sleep(0.01)
 
 

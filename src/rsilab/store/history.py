@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rsilab.intervals import wilson
 from rsilab.records import Event, VersionState
 
 
@@ -42,7 +43,9 @@ def version_rows(events: Iterable[Event]) -> dict[str, VersionRow]:
                 rationale=p.get("rationale", ""), proposal_artifact=p.get("artifact"),
             )
         elif event.kind == "assessment.recorded" and p["split"] == "heldout" and p["version"] in rows:
-            rows[p["version"]].heldout = p["summary"]
+            row = rows[p["version"]]
+            # A staged benchmark records one assessment a stage: show the stages together.
+            row.heldout = p["summary"] if p.get("stage", 1) in (None, 1) else _combine(row.heldout, p["summary"])
         elif event.kind == "verdict.recorded" and p["version"] in rows:
             row = rows[p["version"]]
             row.state = VersionState.VERIFIED if p["passed"] else VersionState.REJECTED
@@ -58,6 +61,16 @@ def version_rows(events: Iterable[Event]) -> dict[str, VersionRow]:
             if deployed in rows:
                 rows[deployed].state = VersionState.DEPLOYED
     return rows
+
+
+def _combine(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    correct, n = first.get("correct", 0) + second.get("correct", 0), first.get("n", 0) + second.get("n", 0)
+    rate = wilson(correct, n)
+    return {
+        **first, "correct": correct, "n": n, "accuracy": round(rate.value, 4), "low": round(rate.low, 4),
+        "high": round(rate.high, 4), "tokens": first.get("tokens", 0) + second.get("tokens", 0),
+        "calls": first.get("calls", 0) + second.get("calls", 0),
+    }
 
 
 def deployed_version(events: Iterable[Event]) -> tuple[str, str] | None:

@@ -48,5 +48,5 @@ class _UnixConnection(http.client.HTTPConnection):
 
     def connect(self):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.socket_path)  # blocking, so a busy broker queues us instead of refusing
         self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)
