@@ -94,10 +94,41 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
         result = "[green]pass[/green]" if gate.passed else "[red]FAIL[/red]"
         if gate.needs_person:
             result += " [yellow](needs a person)[/yellow]"
-        table.add_row(gate.name, result, gate.summary, json.dumps(gate.evidence)[:300])
+        evidence = "" if gate.name == "benchmark" else _compact(gate.evidence)  # benchmark: see the deltas table
+        table.add_row(gate.name, result, gate.summary, evidence)
     console.print(table)
+    bench = next((g for g in verdict.gates if g.name == "benchmark"), None)
+    if bench is not None:
+        print_deltas(console, bench.evidence)
     if verdict.violations:
         console.print(f"[red]sandbox violations:[/red] {', '.join(verdict.violations)}")
+
+
+def _compact(evidence: dict[str, Any], limit: int = 240) -> str:
+    text = "; ".join(f"{key}={json.dumps(value)}" for key, value in evidence.items() if value not in ([], {}, None, ""))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def print_deltas(console: Console, evidence: dict[str, Any]) -> None:
+    """Candidate minus parent on the same held-out tasks, with 95 % paired-bootstrap intervals."""
+    table = Table(title=f"metric deltas on {evidence.get('n', '?')} paired held-out tasks", box=box.SIMPLE_HEAD)
+    for column in ("metric", "parent", "candidate", "delta [95% CI]"):
+        table.add_column(column, no_wrap=True)
+    acc = evidence.get("accuracy_delta")
+    if acc:
+        table.add_row("accuracy", f"{evidence['parent_accuracy']:.1%}", f"{evidence['candidate_accuracy']:.1%}",
+                      f"{acc[0]:+.1%} [{acc[1]:+.1%}, {acc[2]:+.1%}]")
+    tok = evidence.get("tokens_per_task_delta")
+    if tok:
+        table.add_row("tokens", str(evidence["tokens_parent"]), str(evidence["tokens_candidate"]),
+                      f"{tok[0]:+.1f} a task [{tok[1]:+.1f}, {tok[2]:+.1f}]")
+    cpu = evidence.get("cpu_seconds")
+    if cpu:
+        table.add_row("cpu seconds", f"{cpu[0]:.2f}", f"{cpu[1]:.2f}", f"{cpu[1] - cpu[0]:+.2f}")
+    console.print(table)
+    if "p_better" in evidence:
+        console.print(f"McNemar: candidate alone right on {evidence['candidate_only']}, parent alone on "
+                      f"{evidence['parent_only']}; one-sided p = {evidence['p_better']:.3g}", highlight=False)
 
 
 def print_diff(console: Console, patch: str) -> None:
