@@ -41,7 +41,7 @@ def version_rows(events: Iterable[Event]) -> dict[str, VersionRow]:
                 p["version"], p.get("commit"), p["parent"], p["round"], VersionState.PROPOSED,
                 rationale=p.get("rationale", ""), proposal_artifact=p.get("artifact"),
             )
-        elif event.kind == "assessment.recorded" and p["split"] == "heldout" and p["version"] in rows:
+        elif event.kind == "assessment.recorded" and p["split"] == "heldout" and p["version"] in rows and p.get("round") is not None:
             rows[p["version"]].heldout = p["summary"]
         elif event.kind == "verdict.recorded" and p["version"] in rows:
             row = rows[p["version"]]
