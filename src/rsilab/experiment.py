@@ -154,12 +154,13 @@ class Experiment:
 
     def assess_version(
         self, version: str, *, suite: str | None = None, dataset: Path | None = None, n: int | None = None,
-        split: str = "heldout", on_progress: Progress | None = None,
+        split: str = "heldout", on_progress: Callable[[int, int], None] | None = None,
     ) -> tuple[Assessment, str]:
         """Assess one version outside any round, on fresh tasks; returns it and its artifact digest.
 
         The seed is drawn here, out of the self's reach, and kept in the ledger event;
-        held-out tasks skip every dev question a proposer has seen.
+        held-out tasks skip every dev question a proposer has seen. `on_progress(done, total)`
+        hears the self's own count of finished tasks (see sandbox/progress.py).
         """
         if split not in {"dev", "heldout"}:
             raise RsilabError(f"split must be dev or heldout, not {split!r}")
@@ -169,8 +170,13 @@ class Experiment:
             tree = self.versions.files(self.commit_of(version))
             seed = secrets.randbelow(2**31)
             tasks = draw_tasks(config, split, n, seed, self._dev_questions() if split == "heldout" else ())
+            total = len(tasks)
+            shown: Progress | None = None
+            if on_progress is not None:
+                on_progress(0, total)
+                shown = lambda done: on_progress(min(done, total), total)  # noqa: E731 - the self's count, capped
             with self._runtime() as runtime:
-                result = assess(version, tasks, split, seed, runtime.runner(tree, "solve", on_progress))
+                result = assess(version, tasks, split, seed, runtime.runner(tree, "solve", shown))
             digest = self.artifacts.put_record(result)
             self.ledger.append(
                 "assessment.recorded",

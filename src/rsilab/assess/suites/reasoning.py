@@ -86,6 +86,7 @@ MIX = tuple(FAMILIES)  # the default suite, in this order
 # conclusion): scored by reasoning-gym's own check, and only its full score counts.
 OWN_CHECK = frozenset({"knights_knaves", "propositional_logic"})
 
+_LONGEST_CHECKED = 300  # characters of an answer a family's own check will look at
 _TRIES_PER_TASK = 200  # how far to search for entries that pass the target check before giving up
 
 
@@ -108,10 +109,28 @@ def family_suite(name: str) -> Callable[[int, int, Sequence[int]], list[Task]]:
 
 def verify(answer: str, task: Task) -> bool:
     """A family's own exact check: right only when reasoning-gym gives full credit."""
+    if len(answer) > max(_LONGEST_CHECKED, 4 * len(task.answer)):
+        return False  # far longer than any right answer; and some parsers take seconds on long hostile text
     try:
         return _scorer(task.reference["dataset"]).score_answer(answer, task.reference["entry"]) == 1.0
     except Exception:  # the answer is untrusted text: a parser that chokes on it must not stop the harness
         return False
+
+
+def admissible(name: str, difficulty: int, entry: dict[str, Any]) -> bool:
+    """Whether an entry may become a task: its target checks out exactly and it fits the level
+    (for gsm_symbolic, by the number of steps in its reference solution)."""
+    if name in OWN_CHECK:
+        example = entry["answer"] if entry["answer"] is not None else entry["metadata"].get("example_answer")
+        return isinstance(example, str) and _scorer(name).score_answer(example, entry) == 1.0
+    if not isinstance(entry.get("answer"), str):
+        raise ConfigError(f"reasoning-gym family {name} has no single answer and rsilab has no exact check for it: choose another")
+    if name == "basic_arithmetic":
+        return _evaluates_to(entry["metadata"]["expression"], entry["answer"])
+    steps = FAMILIES[name].steps.get(difficulty) if name in FAMILIES else None
+    if steps:
+        return steps[0] <= _solution_steps(entry) <= steps[1]
+    return True
 
 
 # ---- making tasks ---------------------------------------------------------------------------
@@ -136,7 +155,7 @@ def _entries(name: str, difficulty: int, seed: int, count: int) -> list[tuple[in
     kept = []
     for index in range(size):
         entry = dataset[index]
-        if _acceptable(name, difficulty, entry):
+        if admissible(name, difficulty, entry):
             kept.append((index, entry))
             if len(kept) == count:
                 return kept
@@ -155,21 +174,6 @@ def _task(name: str, difficulty: int, index: int, entry: dict[str, Any]) -> Task
         verifier=VERIFIER if own_check else None,
         reference={"dataset": name, "entry": entry} if own_check else {},
     )
-
-
-def _acceptable(name: str, difficulty: int, entry: dict[str, Any]) -> bool:
-    """Keep an entry only when its target is one we can check exactly."""
-    if name in OWN_CHECK:
-        example = entry["answer"] if entry["answer"] is not None else entry["metadata"].get("example_answer")
-        return isinstance(example, str) and _scorer(name).score_answer(example, entry) == 1.0
-    if not isinstance(entry.get("answer"), str):
-        raise ConfigError(f"reasoning-gym family {name} has no single answer and rsilab has no exact check for it: choose another")
-    if name == "basic_arithmetic":
-        return _evaluates_to(entry["metadata"]["expression"], entry["answer"])
-    steps = FAMILIES[name].steps.get(difficulty) if name in FAMILIES else None
-    if steps:
-        return steps[0] <= _solution_steps(entry) <= steps[1]
-    return True
 
 
 def _config(name: str, difficulty: int) -> dict[str, Any]:
