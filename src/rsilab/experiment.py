@@ -174,7 +174,7 @@ class Experiment:
             shown: Progress | None = None
             if on_progress is not None:
                 on_progress(0, total)
-                shown = lambda done: on_progress(min(done, total), total)  # noqa: E731 - the self's count, capped
+                shown = lambda done: on_progress(min(done, total), total)  # noqa: E731 - the self's count, capped at the total
             with self._runtime() as runtime:
                 result = assess(version, tasks, split, seed, runtime.runner(tree, "solve", shown))
             digest = self.artifacts.put_record(result)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -19,7 +20,7 @@ from rsilab.sandbox.process import Limits, ProcessSandbox, RunResult
 class RecordingSandbox(ProcessSandbox):
     """The real process sandbox, which first records everything the self is given: files, env, argv."""
 
-    seen: list[dict[str, object]] = []
+    seen: ClassVar[list[dict[str, object]]] = []
 
     def run(self, argv: Sequence[str], workdir: Path, *, limits: Limits, env: Mapping[str, str] | None = None) -> RunResult:
         files = {str(p.relative_to(workdir)): p.read_bytes() for p in Path(workdir).rglob("*") if p.is_file()}

@@ -11,12 +11,11 @@ from rsilab.sandbox.progress import READ_CAP, ProgressWatcher
 
 def test_lines_appended_during_a_run_are_reported_as_they_come(tmp_path: Path):
     path, seen = tmp_path / "progress", []
-    with ProgressWatcher(path, seen.append, interval=0.01):
-        with open(path, "a") as handle:
-            for i in range(5):
-                handle.write(f"t{i}\n")
-                handle.flush()
-                time.sleep(0.05)
+    with ProgressWatcher(path, seen.append, interval=0.01), open(path, "a") as handle:
+        for i in range(5):
+            handle.write(f"t{i}\n")
+            handle.flush()
+            time.sleep(0.05)
     assert seen[-1] == 5
     assert seen == sorted(seen) and len(seen) >= 3  # it moved during the run, not only at the end
 

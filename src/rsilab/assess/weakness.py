@@ -13,7 +13,7 @@ from collections import defaultdict
 from itertools import chain, zip_longest
 from typing import Any
 
-from rsilab.assess.metrics import group_metrics
+from rsilab.assess.metrics import GroupMetrics, group_metrics
 from rsilab.records import Assessment, TaskOutcome
 
 
@@ -22,6 +22,7 @@ def weakness_report(assessment: Assessment, max_examples: int) -> dict[str, Any]
 
     Built from the dev split for the proposer (its targets may be shown), or for a person.
     """
+    ranked = sorted(group_metrics(assessment), key=_shortfall_first)
     groups = [
         {
             "family": g.family,
@@ -36,9 +37,8 @@ def weakness_report(assessment: Assessment, max_examples: int) -> dict[str, Any]
             "tokens": g.tokens,
             "self_reported_steps": None if g.steps is None else round(g.steps, 2),
         }
-        for g in group_metrics(assessment)
+        for g in ranked
     ]
-    groups.sort(key=lambda g: (-g["shortfall"], g["accuracy"], -g["failures"], g["family"], g["difficulty"]))
     return {
         "version": assessment.version,
         "accuracy": round(assessment.accuracy, 4) if assessment.n else 0.0,
@@ -46,6 +46,12 @@ def weakness_report(assessment: Assessment, max_examples: int) -> dict[str, Any]
         "failures": [_example(o) for o in _in_turns(assessment, groups)[:max_examples]],
         "run_error": assessment.run_error,
     }
+
+
+def _shortfall_first(group: GroupMetrics) -> tuple[float, float, int, str, int]:
+    """Lowest upper bound first (the surest shortfall), then lower accuracy, then more failures."""
+    rate = group.accuracy
+    return (rate.high, rate.value, rate.correct - rate.n, group.family, group.difficulty)
 
 
 def _in_turns(assessment: Assessment, ranked: list[dict[str, Any]]) -> list[TaskOutcome]:

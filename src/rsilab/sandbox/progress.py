@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 PROGRESS_FILE = "rsilab_progress.txt"
 READ_CAP = 64 * 1024
@@ -35,7 +36,7 @@ class ProgressWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="rsilab-progress", daemon=True)
 
-    def __enter__(self) -> ProgressWatcher:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
