@@ -265,7 +265,7 @@ class Experiment:
                 return self.artifacts.get_record(p["artifact"], Assessment)
         exclude = self._dev_questions(up_to_round=number) if split == "heldout" else ()
         tasks = draw_tasks(self.config.assess, split, n, seed, exclude)
-        report("assess", f"{version} answers {n} {split} tasks in the sandbox")
+        report("assess", f"{version} answers {len(tasks)} {split} tasks in the sandbox")
         result = assess(version, tasks, split, seed, runtime.runner(tree, "solve"))
         digest = self.artifacts.put_record(result)
         figures = summary(result)

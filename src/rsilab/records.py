@@ -51,7 +51,7 @@ class Task(Record):
     reference: dict[str, Any] = Field(default_factory=dict)  # what the verifier needs; trusted, never shown
 
     def public(self) -> dict[str, str]:
-        """What the self is allowed to see of this task."""
+        """What the self is allowed to see of this task (the runner also swaps the id for an opaque one)."""
         return {"id": self.id, "question": self.question}
 
 
