@@ -149,6 +149,33 @@ def review(
 
 
 @app.command()
+def assess(
+    version: Annotated[str, typer.Argument(help="The version to assess, e.g. v3.")],
+    suite: Annotated[Optional[str], typer.Option(
+        "--suite", "-s", help="arithmetic, addition, reasoning, rg:NAME or a .jsonl file (default: assess.suite).")] = None,
+    n: Annotated[Optional[int], typer.Option("--n", "-n", min=1, help="How many tasks (default: assess.heldout_n).")] = None,
+    split: Annotated[str, typer.Option(help="heldout (fresh tasks no proposer saw) or dev.")] = "heldout",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures and the weakness report as JSON.")] = False,
+    directory: DirOption = None,
+) -> None:
+    """Assess a version on fresh tasks: accuracy per family and difficulty, trusted cost, weaknesses."""
+    from rsilab.assess.metrics import report
+    from rsilab.assess.weakness import weakness_report
+
+    experiment = _experiment(directory)
+    dataset = Path(suite) if suite and suite.endswith(".jsonl") else None
+    with views.task_progress(Console(stderr=True), f"assessing {version}") as on_progress:
+        result, digest = experiment.assess_version(
+            version, suite=None if dataset else suite, dataset=dataset, n=n, split=split, on_progress=on_progress)
+    figures = report(result)
+    weakness = weakness_report(result, max_examples=experiment.config.assess.failures_shown)
+    if as_json:
+        print(json.dumps({**figures, "artifact": digest, "weakness": weakness}, indent=2))
+    else:
+        views.print_assessment(console, figures, weakness, digest)
+
+
+@app.command()
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to create the demo experiment.")] = Path("demo-experiment"),
     rounds: int = 3,

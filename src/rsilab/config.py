@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rsilab.errors import ConfigError
 
@@ -41,6 +41,23 @@ class AssessConfig(Section):
     difficulties: tuple[int, ...] = (1, 2, 3)
     dataset: Path | None = None  # a user's JSONL file, used when suite = "jsonl"
     failures_shown: int = Field(default=6, ge=0)  # dev failures given to the proposer
+    dev_fraction: float = Field(default=0.3, gt=0, lt=1)  # share of a JSONL dataset's questions in the dev split
+
+    @field_validator("suite")
+    @classmethod
+    def _known_suite(cls, suite: str) -> str:
+        from rsilab.assess.tasks import check_name
+
+        try:
+            return check_name(suite)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix(f"unknown task suite {suite!r}: ")) from None
+
+    @model_validator(mode="after")
+    def _jsonl_needs_a_file(self) -> AssessConfig:
+        if self.suite == "jsonl" and self.dataset is None:
+            raise ValueError('suite "jsonl" needs dataset = "path/to/tasks.jsonl"')
+        return self
 
 
 class SandboxConfig(Section):

@@ -31,3 +31,7 @@ class BudgetExceeded(RsilabError):
 
 class ProviderError(RsilabError):
     """An LLM provider failed in a way retries did not fix."""
+
+
+class DatasetError(RsilabError):
+    """A task dataset (a user's JSONL file) could not be read; the message names the line."""

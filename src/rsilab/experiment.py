@@ -19,12 +19,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rsilab.assess import tasks as task_suites
+from pydantic import ValidationError
+
 from rsilab.assess.metrics import summary
 from rsilab.assess.runner import assess, merge
+from rsilab.assess.splits import draw_tasks
 from rsilab.assess.weakness import weakness_report
-from rsilab.config import CONFIG_FILE, Config, load_config
-from rsilab.errors import RsilabError, StoreError
+from rsilab.config import CONFIG_FILE, AssessConfig, Config, load_config
+from rsilab.errors import ConfigError, RsilabError, StoreError
 from rsilab.llm.base import Provider
 from rsilab.llm.factory import make_provider
 from rsilab.propose.stage import propose
@@ -32,6 +34,7 @@ from rsilab.records import Assessment, Decision, Event, GateResult, Proposal, Ta
 from rsilab.review.policy import decide
 from rsilab.sandbox.broker import Broker, Budget, Prices
 from rsilab.sandbox.process import Limits, ProcessSandbox
+from rsilab.sandbox.progress import Progress
 from rsilab.sandbox.selfrun import run_self
 from rsilab.store.artifacts import ArtifactStore
 from rsilab.store.history import VersionRow, deployed_version, version_rows
@@ -156,6 +159,40 @@ class Experiment:
             self.ledger.append("version.rolled_back", {"version": version, "commit": commit, "by": by, "reason": reason})
             self.versions.set_deployed(commit)
 
+    def assess_version(
+        self, version: str, *, suite: str | None = None, dataset: Path | None = None, n: int | None = None,
+        split: str = "heldout", on_progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[Assessment, str]:
+        """Assess one version outside any round, on fresh tasks; returns it and its artifact digest.
+
+        The seed is drawn here, out of the self's reach, and kept in the ledger event;
+        held-out tasks skip every dev question a proposer has seen. `on_progress(done, total)`
+        hears the self's own count of finished tasks (see sandbox/progress.py).
+        """
+        if split not in {"dev", "heldout"}:
+            raise RsilabError(f"split must be dev or heldout, not {split!r}")
+        config = self._assess_config(suite, dataset)
+        n = n or (config.heldout_n if split == "heldout" else config.dev_n)
+        with self._lock():
+            tree = self.versions.files(self.commit_of(version))
+            seed = secrets.randbelow(2**31)
+            tasks = draw_tasks(config, split, n, seed, self._dev_questions() if split == "heldout" else ())
+            total = len(tasks)
+            shown: Progress | None = None
+            if on_progress is not None:
+                on_progress(0, total)
+                shown = lambda done: on_progress(min(done, total), total)  # noqa: E731 - the self's count, capped at the total
+            with self._runtime() as runtime:
+                result = assess(version, tasks, split, seed, runtime.runner(tree, "solve", shown))
+            digest = self.artifacts.put_record(result)
+            self.ledger.append(
+                "assessment.recorded",
+                {"round": None, "version": version, "split": split, "seed": seed, "suite": config.suite,
+                 "artifact": digest, "summary": summary(result), "run_error": result.run_error,
+                 "violations": list(runtime.violations)},
+            )
+        return result, digest
+
     # ---- the round, step by step ----------------------------------------------------------
 
     def _open_round(self) -> dict[str, Any] | None:
@@ -181,7 +218,7 @@ class Experiment:
         cfg = self.config
 
         # 1. assess the parent on the dev split: its failures are what the proposer may see.
-        dev_tasks = task_suites.generate(cfg.assess.suite, cfg.assess.dev_n, rnd["dev_seed"], cfg.assess.difficulties)
+        dev_tasks = draw_tasks(cfg.assess, "dev", cfg.assess.dev_n, rnd["dev_seed"])
         dev = self._assessment(number, parent, "dev", rnd["dev_seed"], dev_tasks, parent_tree, runtime, report)
 
         # 2. propose: the parent's own improver, in the sandbox.
@@ -301,7 +338,7 @@ class Experiment:
             and passed(gates.capability_diff(parent_tree, candidate_tree, cfg.gates.capability))
         ):
             return self._record_verdict(number, version, results, violations)
-        smoke_tasks = task_suites.generate(cfg.assess.suite, cfg.gates.contract_tasks, rnd["smoke_seed"], cfg.assess.difficulties)
+        smoke_tasks = draw_tasks(cfg.assess, "smoke", cfg.gates.contract_tasks, rnd["smoke_seed"])
         smoke = assess(version, smoke_tasks, "smoke", rnd["smoke_seed"], runtime.runner(candidate_tree, "solve"))
         violations += runtime.violations
         if not passed(gates.contract(smoke)):
@@ -314,7 +351,8 @@ class Experiment:
             return self._record_verdict(number, version, results, violations)
         # Staged benchmark on the round's fresh held-out tasks: stage one may reject early.
         rule, n, seed = cfg.gates.benchmark, cfg.assess.heldout_n, rnd["heldout_seed"]
-        heldout = task_suites.generate(cfg.assess.suite, n, seed, cfg.assess.difficulties)
+        # Held-out tasks skip every dev question a proposer may have seen.
+        heldout = draw_tasks(cfg.assess, "heldout", n, seed, self._dev_questions(up_to_round=number))
         cut = max(1, round(n * rule.first_stage_fraction)) if rule.staged and rule.first_stage_fraction < 1 else n
         stages = [(1, heldout[:cut])] + ([(2, heldout[cut:])] if cut < n else [])
         parent_parts: list[Assessment] = []
@@ -344,7 +382,7 @@ class Experiment:
             regressed = done[0]["regressed"]
         else:
             seed = rnd["canary_seed"]
-            tasks = task_suites.generate(self.config.assess.suite, canary.tasks, seed, self.config.assess.difficulties)
+            tasks = draw_tasks(self.config.assess, "heldout", canary.tasks, seed, self._dev_questions(up_to_round=number))
             new = self._assessment(number, version, "canary", seed, tasks, tree, runtime, report)
             old = self._assessment(number, previous, "canary", seed, tasks, previous_tree, runtime, report)
             test = mcnemar([o.correct for o in new.outcomes], [o.correct for o in old.outcomes])
@@ -382,6 +420,27 @@ class Experiment:
         return verdict
 
     # ---- helpers --------------------------------------------------------------------------
+
+    def _dev_questions(self, up_to_round: int | None = None) -> frozenset[str]:
+        """Every dev question a proposer may have seen (in rounds up to `up_to_round`)."""
+        questions: set[str] = set()
+        for event in self.ledger.events("assessment.recorded"):
+            p = event.payload
+            if p["split"] == "dev" and p.get("round") is not None and (up_to_round is None or p["round"] <= up_to_round):
+                questions.update(o.question for o in self.artifacts.get_record(p["artifact"], Assessment).outcomes)
+        return frozenset(questions)
+
+    def _assess_config(self, suite: str | None, dataset: Path | None) -> AssessConfig:
+        """The experiment's [assess] section with a suite (or a JSONL file) chosen on the command line."""
+        data = self.config.assess.model_dump()
+        if dataset is not None:
+            data.update(suite="jsonl", dataset=dataset.resolve())
+        elif suite is not None:
+            data["suite"] = suite
+        try:
+            return AssessConfig.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(f"cannot assess with suite {data['suite']!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
     def _history(self) -> list[dict[str, Any]]:
         """Past proposals with their outcome and the reviewer's comment: fed to the next proposal."""
@@ -438,10 +497,10 @@ class _Runtime:
         self.sandbox = ProcessSandbox()
         self.violations: list[str] = []
 
-    def runner(self, tree: dict[str, bytes], command: str) -> Callable[[bytes], Any]:
+    def runner(self, tree: dict[str, bytes], command: str, on_progress: Progress | None = None) -> Callable[[bytes], Any]:
         def run(payload: bytes) -> Any:
             result = run_self(tree, command, payload, sandbox=self.sandbox, broker=self.broker, limits=self.limits,
-                              scratch_root=self.scratch)
+                              scratch_root=self.scratch, on_progress=on_progress)
             self.violations = list(result.result.violations)
             return result
 

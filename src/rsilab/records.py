@@ -44,10 +44,14 @@ class Task(Record):
     family: str
     difficulty: int
     question: str
-    answer: str
+    answer: str  # the target; where several spellings are right, one right answer
+    # A family's own exact check (see rsilab.assess.scoring), for answers with several
+    # right spellings; None means the normalised answer must equal `answer`.
+    verifier: str | None = None
+    reference: dict[str, Any] = Field(default_factory=dict)  # what the verifier needs; trusted, never shown
 
     def public(self) -> dict[str, str]:
-        """What the self is allowed to see of this task."""
+        """What the self is allowed to see of this task (the runner also swaps the id for an opaque one)."""
         return {"id": self.id, "question": self.question}
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
 from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.syntax import Syntax
 from rich.table import Table
 
@@ -36,6 +38,21 @@ def stage_printer(console: Console):  # noqa: ANN201
             console.print(f"[{style}]{stage:>8}[/{style}]  {message}", highlight=False)
 
     return report
+
+
+@contextmanager
+def task_progress(console: Console, description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar fed with (done, total); it pulses until the total is known (tasks being drawn)."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        bar = progress.add_task(f"{description}: drawing tasks", total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(bar, description=description, completed=done, total=total)
+
+        yield update
+        if progress.tasks[0].total is not None:
+            progress.update(bar, completed=progress.tasks[0].total)  # the run is over, whatever the self counted
 
 
 def row_dict(row: VersionRow) -> dict[str, Any]:
@@ -129,6 +146,40 @@ def print_deltas(console: Console, evidence: dict[str, Any]) -> None:
     if "p_better" in evidence:
         console.print(f"McNemar: candidate alone right on {evidence['candidate_only']}, parent alone on "
                       f"{evidence['parent_only']}; one-sided p = {evidence['p_better']:.3g}", highlight=False)
+
+
+def print_assessment(console: Console, report: dict[str, Any], weakness: dict[str, Any], digest: str) -> None:
+    """Accuracy and cost per family and difficulty, the totals, then the weakest groups with an example each."""
+    summary, cost = report["summary"], report["efficiency"]
+    table = Table(title=f"{report['version']} on {summary['n']} {report['split']} tasks",
+                  caption="steps*: the self's own count, shown but never decisive; calls and tokens: counted by the broker")
+    for column in ("family", "difficulty", "accuracy (95% CI)", "n", "calls", "tokens", "steps*"):
+        table.add_column(column, no_wrap=True, justify="left" if column == "family" else "right")
+    for g in report["groups"]:
+        style = "green" if g["accuracy"] >= 0.9 else "yellow" if g["accuracy"] >= 0.5 else "red"
+        steps = "–" if g["self_reported_steps"] is None else f"{g['self_reported_steps']:.1f}"
+        table.add_row(g["family"], str(g["difficulty"]), f"[{style}]{g['accuracy']:.0%}[/{style}] ({g['low']:.0%}–{g['high']:.0%})",
+                      str(g["n"]), str(g["calls"]), str(g["tokens"]), steps)
+    table.add_section()
+    table.add_row("[bold]all[/bold]", "", f"[bold]{summary['accuracy']:.0%}[/bold] ({summary['low']:.0%}–{summary['high']:.0%})",
+                  str(summary["n"]), str(summary["calls"]), str(summary["tokens"]), "")
+    console.print(table)
+    console.print(f"cost (trusted): {summary['calls']} calls, {summary['tokens']} tokens, {summary['wall_seconds']:.2f} s wall, "
+                  f"{summary['cpu_seconds']:.2f} s CPU — {cost['wall_seconds_per_task'] * 1000:.1f} ms and "
+                  f"{cost['tokens_per_task']:g} tokens per task", highlight=False)
+    if report["run_error"]:
+        console.print(f"[red]the self {report['run_error']}[/red]")
+    weak = [g for g in weakness["groups"] if g["failures"]][:3]
+    for group in weak:
+        console.print(f"[bold red]weak:[/bold red] {group['family']} difficulty {group['difficulty']}: "
+                      f"{group['failures']} of {group['n']} wrong (sure shortfall {group['shortfall']:.0%})", highlight=False)
+        example = next((f for f in weakness["failures"] if (f["family"], f["difficulty"]) == (group["family"], group["difficulty"])), None)
+        if example:
+            question = " ".join(example["question"].split())
+            console.print(f"    {question[:160]}{'…' if len(question) > 160 else ''}", highlight=False)
+            console.print(f"    expected [green]{example['expected']}[/green], answered [red]{example['answer']}[/red]; "
+                          f"trace: {json.dumps(example['trace'])[:200]}", highlight=False)
+    console.print(f"stored: artifact {digest[:12]}… and a ledger event (assessment.recorded)")
 
 
 def print_diff(console: Console, patch: str) -> None:

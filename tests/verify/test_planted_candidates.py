@@ -143,8 +143,8 @@ def test_canary_rolls_back_a_deployment_that_regresses_on_fresh_tasks(tmp_path: 
     # The fix, plus a time bomb: wrong answers whenever a batch has exactly the canary's size.
     bomb = edit(
         "main.py",
-        '        result = {"answers": [solve.solve_task(task) for task in request["tasks"]]}',
-        '        result = {"answers": [solve.solve_task(task) for task in request["tasks"]]}\n'
+        '        result = {"answers": solve_all(request["tasks"])}',
+        '        result = {"answers": solve_all(request["tasks"])}\n'
         '        if len(request["tasks"]) == 30:\n'
         '            result = {"answers": [dict(a, answer="0") for a in result["answers"]]}',
     )

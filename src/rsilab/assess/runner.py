@@ -1,7 +1,8 @@
 """The assessment stage: the self answers questions in the sandbox; the harness scores.
 
-Targets stay here: the self receives `Task.public()` only. Efficiency figures that
-matter come from trusted accounting (the broker's usage, the sandbox's timers).
+Targets stay here: the self receives `Task.public()` only, under an id that says
+nothing (t0, t1, ...), so no seed or generator state reaches it either. Efficiency
+figures that matter come from trusted accounting (the broker's usage, the sandbox's timers).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rsilab.assess.scoring import is_correct
+from rsilab.assess.scoring import score
 from rsilab.records import Assessment, Task, TaskOutcome, Usage, VersionId
 from rsilab.sandbox.selfrun import SelfRun
 
@@ -19,13 +20,14 @@ SolveRunner = Callable[[bytes], SelfRun]
 
 
 def assess(version: VersionId, tasks: Sequence[Task], split: str, seed: int, run_solve: SolveRunner) -> Assessment:
-    payload = json.dumps({"tasks": [t.public() for t in tasks]}).encode()
+    public_ids = [f"t{i}" for i in range(len(tasks))]
+    payload = json.dumps({"tasks": [{**t.public(), "id": pid} for t, pid in zip(tasks, public_ids)]}).encode()
     run = run_solve(payload)
     answers, parse_problem = _parse_answers(run.output)
     per_task = _usage_by_task(run.broker_calls)
     outcomes = []
-    for task in tasks:
-        given = answers.get(task.id, {})
+    for task, pid in zip(tasks, public_ids):
+        given = answers.get(pid, {})
         answer = given.get("answer")
         answer = None if answer is None else str(answer)[:1000]
         outcomes.append(
@@ -36,11 +38,11 @@ def assess(version: VersionId, tasks: Sequence[Task], split: str, seed: int, run
                 question=task.question,
                 expected=task.answer,
                 answer=answer,
-                correct=is_correct(answer, task.answer),
-                usage=per_task.get(task.id, Usage()),
+                correct=score(answer, task),
+                usage=per_task.get(pid, Usage()),
                 trace=_bounded_trace(given.get("trace")),
                 self_reported_steps=_int_or_none(given.get("steps")),
-                error=None if task.id in answers else "no answer",
+                error=None if pid in answers else "no answer",
             )
         )
     return Assessment(

@@ -2,6 +2,10 @@
 
 Every suite is a function `(n, seed, difficulties) -> list[Task]`; the same seed
 always gives the same tasks, and a new seed gives fresh ones (held-out rounds).
+
+Suites by name: `arithmetic` (below; the template's default), `addition` (digit-length
+knob), `reasoning` (the reasoning-gym mix), `rg:NAME` (one reasoning-gym family) and
+`jsonl` (a user's file, drawn by rsilab.assess.splits).
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
+from rsilab.assess.suites.addition import addition
+from rsilab.assess.suites.reasoning import family_suite, reasoning
 from rsilab.errors import ConfigError
 from rsilab.records import Task
 
@@ -44,12 +50,27 @@ def _expression(rng: random.Random, difficulty: int) -> str:
     return " ".join(parts)
 
 
-SUITES: dict[str, Suite] = {"arithmetic": arithmetic}
+SUITES: dict[str, Suite] = {"arithmetic": arithmetic, "addition": addition, "reasoning": reasoning}
+FAMILY_PREFIX = "rg:"  # `rg:NAME`: one reasoning-gym family
+DATASET_SUITE = "jsonl"  # a user's JSONL file (assess.dataset), split by question
+
+
+def check_name(suite: str) -> str:
+    """The suite name if it is one we know, else ConfigError listing the choices."""
+    if suite in SUITES or suite == DATASET_SUITE or (suite.startswith(FAMILY_PREFIX) and len(suite) > len(FAMILY_PREFIX)):
+        return suite
+    raise ConfigError(f"unknown task suite {suite!r}: choose one of {', '.join(sorted(SUITES))}, "
+                      f"{DATASET_SUITE} (with assess.dataset) or {FAMILY_PREFIX}NAME (a reasoning-gym family)")
 
 
 def generate(suite: str, n: int, seed: int, difficulties: Sequence[int]) -> list[Task]:
+    if suite.startswith(FAMILY_PREFIX):
+        return family_suite(suite.removeprefix(FAMILY_PREFIX))(n, seed, difficulties)
+    if suite == DATASET_SUITE:
+        raise ConfigError("the jsonl suite draws from a file: use rsilab.assess.splits.draw_tasks")
     try:
         make = SUITES[suite]
     except KeyError:
-        raise ConfigError(f"unknown task suite {suite!r}: choose one of {sorted(SUITES)}") from None
+        check_name(suite)
+        raise
     return make(n, seed, difficulties)

@@ -17,6 +17,7 @@ from pathlib import Path
 from rsilab.records import Usage
 from rsilab.sandbox.broker import Broker
 from rsilab.sandbox.process import Limits, RunResult, Sandbox
+from rsilab.sandbox.progress import PROGRESS_FILE, Progress, ProgressWatcher
 
 INPUT_FILE = "rsilab_input.json"
 OUTPUT_FILE = "rsilab_output.json"
@@ -52,6 +53,7 @@ def run_self(
     broker: Broker,
     limits: Limits,
     scratch_root: Path,
+    on_progress: Progress | None = None,
 ) -> SelfRun:
     scratch_root.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{command}-", dir=scratch_root))
@@ -63,7 +65,12 @@ def run_self(
         (workdir / INPUT_FILE).write_bytes(payload)
         broker.reset()
         argv = [sys.executable, "-E", "-s", "-S", "main.py", command, INPUT_FILE, OUTPUT_FILE]
-        result = sandbox.run(argv, workdir, limits=limits, env={"RSILAB_LLM_SOCKET": str(broker.socket_path)})
+        env = {"RSILAB_LLM_SOCKET": str(broker.socket_path)}
+        if on_progress is None:
+            result = sandbox.run(argv, workdir, limits=limits, env=env)
+        else:  # the self's own count of finished tasks, for a progress bar only (see sandbox/progress.py)
+            with ProgressWatcher(workdir / PROGRESS_FILE, on_progress):
+                result = sandbox.run(argv, workdir, limits=limits, env=env)
         return SelfRun(
             result=result,
             output=_read_untrusted(workdir / OUTPUT_FILE),

@@ -42,7 +42,8 @@ def version_rows(events: Iterable[Event]) -> dict[str, VersionRow]:
                 p["version"], p.get("commit"), p["parent"], p["round"], VersionState.PROPOSED,
                 rationale=p.get("rationale", ""), proposal_artifact=p.get("artifact"),
             )
-        elif event.kind == "assessment.recorded" and p["split"] == "heldout" and p["version"] in rows:
+        elif (event.kind == "assessment.recorded" and p["split"] == "heldout" and p["version"] in rows
+              and p.get("round") is not None):  # a standalone `rsilab assess` is not a round's figure
             row = rows[p["version"]]
             # A staged benchmark records one assessment a stage: show the stages together.
             row.heldout = p["summary"] if p.get("stage", 1) in (None, 1) else _combine(row.heldout, p["summary"])
