@@ -171,6 +171,21 @@ def demo(
     console.print(f"explore: [cyan]rsilab log -C {directory}[/cyan], [cyan]rsilab show v4 -C {directory}[/cyan]")
 
 
+@app.command()
+def ui(
+    host: Annotated[str, typer.Option(help="Address to listen on; keep the loopback default unless you must.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8765,
+    directory: DirOption = None,
+) -> None:
+    """The review dashboard in a browser: rounds, charts, lineage, ledger; approve or reject proposals."""
+    experiment = _experiment(directory)
+    try:
+        from rsilab.web.server import serve
+    except ModuleNotFoundError as exc:
+        raise RsilabError(f"`rsilab ui` needs the web extra ({exc.name} is not installed): pip install 'rsilab[web]'") from exc
+    serve(experiment, host, port, say=lambda line: print(line, flush=True))
+
+
 @ledger_app.command("verify")
 def ledger_verify(directory: DirOption = None) -> None:
     """Check the hash chain; name the first bad event."""
