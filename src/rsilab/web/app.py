@@ -145,6 +145,10 @@ def create_app(experiment: Experiment, token: str, hosts: Iterable[str], cookie_
         view = pages.ledger_view(events(), report, kind or None, LEDGER_PAGE_LIMIT)
         return render(request, "ledger.html", nav="ledger", l=view, limit=LEDGER_PAGE_LIMIT)
 
+    @app.get("/favicon.ico")
+    def favicon() -> FileResponse:  # browsers ask for it even on pages that name another icon
+        return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
+
     @app.get("/vendor/{name}")
     def vendor(name: str) -> FileResponse:
         if name != charts.plotly_js_name():
