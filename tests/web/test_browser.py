@@ -44,7 +44,7 @@ def hostile_page() -> Iterator[tuple[str, list[str]]]:
     target: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+        def do_GET(self) -> None:
             body = (
                 f"<!doctype html><form id=f method=post action='{target[0]}'>"
                 "<input name=verdict value=approve><input name=csrf value=guessed><input name=comment value=pwned></form>"
@@ -70,7 +70,7 @@ def hostile_page() -> Iterator[tuple[str, list[str]]]:
 
 @pytest.mark.slow
 def test_a_person_approves_the_pending_proposal_in_chromium_and_the_ledger_records_it_and_deploys(
-    pending_experiment: Experiment, browser, hostile_page: tuple[str, list[str]],  # noqa: ANN001
+    pending_experiment: Experiment, browser, hostile_page: tuple[str, list[str]],
 ):
     from playwright.sync_api import expect
 

@@ -12,6 +12,7 @@ import sys
 import time
 from html.parser import HTMLParser
 
+import httpx2
 from dashboard_client import HOST, csrf_of
 from fastapi.testclient import TestClient
 from markupsafe import escape
@@ -34,7 +35,7 @@ def _heldout(exp: Experiment) -> dict[str, dict]:
     return {e.payload["version"]: e.payload["summary"] for e in exp.events("assessment.recorded") if e.payload["split"] == "heldout"}
 
 
-def _decide(client: TestClient, verdict: str, comment: str, by: str = "ada"):  # noqa: ANN202
+def _decide(client: TestClient, verdict: str, comment: str, by: str = "ada") -> httpx2.Response:
     data = {"verdict": verdict, "comment": comment, "by": by, "csrf": csrf_of(client)}
     return client.post("/versions/v4/decision", data=data, headers={"origin": OURS})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx2
 import pytest
 from dashboard_client import COOKIE, HOST, TOKEN, csrf_of
 from fastapi.testclient import TestClient
@@ -12,7 +13,7 @@ OURS = f"http://{HOST}"
 PAGES = ["/", "/proposals", "/lineage", "/ledger", "/versions/v4", "/versions/v1/assessments", "/static/style.css"]
 
 
-def _approve(client: TestClient, csrf: str, **headers: str):  # noqa: ANN202
+def _approve(client: TestClient, csrf: str, **headers: str) -> httpx2.Response:
     return client.post("/versions/v4/decision", data={"verdict": "approve", "csrf": csrf, "comment": "ok"}, headers=headers)
 
 

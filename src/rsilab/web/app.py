@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -175,7 +175,7 @@ def _templates() -> Jinja2Templates:
     env.filters["signed_pct"] = lambda x: "–" if x is None else f"{x * 100:+.1f} pp"
     env.filters["num"] = lambda x, digits=2: "–" if x is None else f"{x:,.{digits}f}"
     env.filters["signed"] = lambda x, digits=2: "–" if x is None else f"{x:+,.{digits}f}"
-    env.filters["when"] = lambda ts: datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    env.filters["when"] = lambda ts: datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     env.filters["pretty"] = lambda obj: json.dumps(obj, indent=2, ensure_ascii=False, default=str)
     env.filters["compact"] = lambda obj: json.dumps(obj, ensure_ascii=False, separators=(", ", ": "), default=str)
     return templates

@@ -59,6 +59,8 @@ def side_by_side(patch_text: str) -> list[FileDiff]:
         return []
     files = []
     for patch in pygit2.Diff.parse_diff(patch_text):
+        if patch is None:  # an entry libgit2 could make no text patch of: nothing to lay out
+            continue
         hunks = tuple(Hunk(hunk.header.strip(), tuple(_rows(hunk.lines))) for hunk in patch.hunks)
         delta = patch.delta
         files.append(FileDiff(delta.old_file.path, delta.new_file.path, delta.status_char(), hunks))

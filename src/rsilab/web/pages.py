@@ -142,7 +142,7 @@ def proposal_view(
     if row.commit and parent is not None and parent.commit:
         files = side_by_side(versions.diff(parent.commit, row.commit))
     heldout = _heldout_in_round(events, row.round)
-    return ProposalView(row, proposal, verdict, files, metric_deltas(verdict, heldout.get(row.parent), heldout.get(row.id)),
+    return ProposalView(row, proposal, verdict, files, metric_deltas(verdict, heldout.get(row.parent or ""), heldout.get(row.id)),
                         row.id in pending)
 
 
@@ -196,7 +196,7 @@ class Node:
 def lineage(rows: dict[str, VersionRow]) -> list[Node]:
     """Versions as a forest: each child under the version whose improver proposed it."""
     nodes = {vid: Node(row) for vid, row in rows.items()}
-    roots = []
+    roots: list[Node] = []
     for node in nodes.values():
         parent = nodes.get(node.row.parent) if node.row.parent else None
         (parent.children if parent else roots).append(node)
