@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from dashboard_client import running_ui
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from rsilab.experiment import Experiment
 
@@ -24,11 +25,9 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"no browser at {CHROMIUM}: install Debian's chromium (`make test` does it)")
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
@@ -70,10 +69,8 @@ def hostile_page() -> Iterator[tuple[str, list[str]]]:
 
 @pytest.mark.slow
 def test_a_person_approves_the_pending_proposal_in_chromium_and_the_ledger_records_it_and_deploys(
-    pending_experiment: Experiment, browser, hostile_page: tuple[str, list[str]],
+    pending_experiment: Experiment, browser: Browser, hostile_page: tuple[str, list[str]],
 ):
-    from playwright.sync_api import expect
-
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     points = {(e.payload["version"], e.payload["split"]) for e in pending_experiment.events("assessment.recorded")}
     with running_ui(pending_experiment.root) as url:
