@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rsilab import views
 from rsilab.errors import ConfigError, RsilabError
@@ -30,10 +31,10 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        Console(stderr=True).print(f"[red]{exc}[/red]")
+        Console(stderr=True).print(f"[red]{escape(str(exc))}[/red]")
         sys.exit(2)
     except RsilabError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")  # a message's [brackets] are text
         sys.exit(1)
 
 

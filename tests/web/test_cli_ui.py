@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.client
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -49,3 +51,13 @@ def test_ui_listens_on_loopback_only_and_serves_nothing_without_its_printed_toke
         cookie = exchanged.getheader("set-cookie").split(";")[0]
         assert cookie.startswith(f"rsilab_session_{parts.port}=")  # named by port: two dashboards never share one
         assert _get(url, "/proposals", cookie).status == 200
+
+
+def test_ui_without_the_web_extra_says_which_extra_to_install(pending_experiment: Experiment):
+    # fastapi made unimportable, as on an install without the `web` extra.
+    code = "import sys; sys.modules['fastapi'] = None; from rsilab.cli import main; main()"
+    result = subprocess.run([sys.executable, "-c", code, "ui", "-C", str(pending_experiment.root)],
+                            capture_output=True, text=True, timeout=60)
+    said = " ".join(result.stderr.split())  # Rich wraps long lines
+    assert result.returncode == 1
+    assert "needs the web extra" in said and "pip install 'rsilab[web]'" in said and "Traceback" not in said

@@ -7,18 +7,17 @@ import secrets
 import socket
 from collections.abc import Callable
 
+import uvicorn
+
 from rsilab.errors import RsilabError
 from rsilab.experiment import Experiment
+from rsilab.web.app import create_app
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 def serve(experiment: Experiment, host: str = "127.0.0.1", port: int = 8765, say: Callable[[str], None] = print) -> None:
     """Run the dashboard until interrupted. Port 0 picks a free port; the address printed names it."""
-    import uvicorn
-
-    from rsilab.web.app import create_app
-
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     token = secrets.token_urlsafe(32)
