@@ -57,7 +57,7 @@ def test_ui_without_the_web_extra_says_which_extra_to_install(pending_experiment
     # fastapi made unimportable, as on an install without the `web` extra.
     code = "import sys; sys.modules['fastapi'] = None; from rsilab.cli import main; main()"
     result = subprocess.run([sys.executable, "-c", code, "ui", "-C", str(pending_experiment.root)],
-                            capture_output=True, text=True, timeout=60)
+                            check=False, capture_output=True, text=True, timeout=60)
     said = " ".join(result.stderr.split())  # Rich wraps long lines
     assert result.returncode == 1
     assert "needs the web extra" in said and "pip install 'rsilab[web]'" in said and "Traceback" not in said
