@@ -120,7 +120,7 @@ class ProcessSandbox:
                         stdin=subprocess.DEVNULL,
                         stdout=out,
                         stderr=err,
-                        start_new_session=False,  # setsid(): own session and process group
+                        start_new_session=True,  # setsid(): own session and process group
                         preexec_fn=set_limits,
                         close_fds=True,
                     )
