@@ -66,7 +66,10 @@ def create_app(experiment: Experiment, token: str, hosts: Iterable[str], cookie_
 
     @app.exception_handler(RsilabError)
     async def rsilab_error(request: Request, exc: RsilabError) -> HTMLResponse:
-        return render(request, "error.html", status_code=500, message=str(exc))
+        try:
+            return render(request, "error.html", status_code=500, message=str(exc))
+        except RsilabError:  # the page frame reads the ledger too; if that fails, say so plainly
+            return refusal(500, str(exc), title="Error")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:

@@ -132,9 +132,10 @@ class Guard:
             raise Refused(403, f"cross-site request refused: it came from {parts.scheme}://{parts.netloc}")
 
 
-def refusal(status: int, reason: str) -> HTMLResponse:
+def refusal(status: int, reason: str, title: str = "Refused") -> HTMLResponse:
+    """A bare page: it must not need the ledger or the templates, which may be what failed."""
     body = (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>rsilab: refused</title></head>"
-        f"<body><h1>Refused ({status})</h1><p>{escape(reason)}</p></body></html>"
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>rsilab: {escape(title)}</title></head>"
+        f"<body><h1>{escape(title)} ({status})</h1><p>{escape(reason)}</p></body></html>"
     )
     return HTMLResponse(body, status_code=status)
