@@ -291,3 +291,13 @@ def test_pages_keep_loading_while_another_process_appends_to_the_ledger(client: 
     assert len(set(live)) >= 2, f"no page load saw the ledger mid-run: {seen}"
     assert seen == sorted(seen)
     assert f"<strong>verified</strong>: {before + count} events" in client.get("/ledger").text
+
+
+def test_a_damaged_artifact_is_reported_on_the_page_not_shown_as_if_intact(client: TestClient, pending_experiment: Experiment):
+    digest = pending_experiment.rows()["v4"].proposal_artifact
+    path = pending_experiment.artifacts.path(digest)
+    path.chmod(0o644)
+    path.write_text(path.read_text().replace("precedence", "nothing to see"))
+    response = client.get("/versions/v4")
+    assert response.status_code == 500
+    assert f"artifact {digest} is corrupt" in response.text and "nothing to see" not in response.text
