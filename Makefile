@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast clean
+.PHONY: demo test test-fast clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "rsilab needs Python 3.11 or newer")'
@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/rsilab demo demo-experiment
 
+# The dashboard's browser test drives Debian's Chromium through Playwright (a browser download is impossible).
+chromium:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
 # pytest exits 5 when it collected nothing: treat that as a failure, never a silent pass.
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)

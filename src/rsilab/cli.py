@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rsilab import views
 from rsilab.errors import ConfigError, RsilabError
@@ -30,10 +31,10 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        Console(stderr=True).print(f"[red]{exc}[/red]")
+        Console(stderr=True).print(f"[red]{escape(str(exc))}[/red]")
         sys.exit(2)
     except RsilabError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")  # a message's [brackets] are text
         sys.exit(1)
 
 
@@ -196,6 +197,21 @@ def demo(
     report = experiment.ledger.verify()
     console.print(f"ledger: {report.checked} events, {'verified' if report.ok else 'BROKEN: ' + report.problem}")
     console.print(f"explore: [cyan]rsilab log -C {directory}[/cyan], [cyan]rsilab show v4 -C {directory}[/cyan]")
+
+
+@app.command()
+def ui(
+    host: Annotated[str, typer.Option(help="Address to listen on; keep the loopback default unless you must.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8765,
+    directory: DirOption = None,
+) -> None:
+    """The review dashboard in a browser: rounds, charts, lineage, ledger; approve or reject proposals."""
+    experiment = _experiment(directory)
+    try:
+        from rsilab.web.server import serve
+    except ModuleNotFoundError as exc:
+        raise RsilabError(f"`rsilab ui` needs the web extra ({exc.name} is not installed): pip install 'rsilab[web]'") from exc
+    serve(experiment, host, port, say=lambda line: print(line, flush=True))
 
 
 @ledger_app.command("verify")
