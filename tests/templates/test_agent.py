@@ -5,49 +5,16 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import tomllib
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
+from agent_runs import TEMPLATE, Recorded, payload, run_agent, template_tree
 
-from rsilab.llm.base import ChatRequest, Completion
-from rsilab.llm.scripted import ScriptedProvider
-from rsilab.sandbox.broker import Broker
-from rsilab.sandbox.process import Limits, ProcessSandbox
-from rsilab.sandbox.selfrun import SelfRun, run_self
+from rsilab.sandbox.selfrun import SelfRun
 
-TEMPLATE = resources.files("rsilab") / "templates" / "agent"
 WORD_PROBLEM = {"id": "t1", "question": "Ada has 2 apples and buys 3 more. How many apples does she have?"}
-
-
-class Recorded:
-    """The scripted model, remembering every request the self sent it."""
-
-    name = "scripted"
-
-    def __init__(self, rules: list[dict[str, Any]]) -> None:
-        self.inner = ScriptedProvider(rules)
-        self.requests: list[ChatRequest] = []
-
-    def complete(self, request: ChatRequest) -> Completion:
-        self.requests.append(request)
-        return self.inner.complete(request)
-
-
-def template_tree(**settings: Any) -> dict[str, bytes]:
-    """The template's files, with `settings` written over its settings.toml."""
-    tree = {}
-    for path in ("main.py", "solve.py", "improve.py", "tools.py", "llm.py", "settings.toml", "alignment.toml"):
-        tree[path] = (TEMPLATE / path).read_bytes()
-    for prompt in (TEMPLATE / "prompts").iterdir():
-        tree[f"prompts/{prompt.name}"] = prompt.read_bytes()
-    if settings:
-        tree["settings.toml"] = tomli_w.dumps({**tomllib.loads(tree["settings.toml"].decode()), **settings}).encode()
-    return tree
 
 
 @pytest.fixture
@@ -59,11 +26,9 @@ def short_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def agent(short_dir: Path):  # noqa: ANN201 - returns the runner below
-    def run(command: str, payload: dict[str, Any], rules: list[dict[str, Any]], **settings: Any) -> tuple[SelfRun, Recorded]:
+    def run(command: str, data: dict[str, Any], rules: list[dict[str, Any]], **settings: Any) -> tuple[SelfRun, Recorded]:
         model = Recorded(rules)
-        with Broker(model, short_dir / "llm.sock") as broker:
-            result = run_self(template_tree(**settings), command, json.dumps(payload).encode(), sandbox=ProcessSandbox(),
-                              broker=broker, limits=Limits(wall_seconds=60), scratch_root=short_dir / "scratch")
+        result = run_agent(short_dir, template_tree(**settings), command, payload(data), model)
         assert result.problem is None, result.result.stderr
         return result, model
 
@@ -83,6 +48,13 @@ def test_verification_asks_the_model_a_second_time_and_its_answer_is_final(agent
     assert [step["step"] for step in answer["trace"]] == ["model", "extract", "verify"]
     assert run.usage.calls == 2 and [c["task"] for c in run.broker_calls] == ["t1", "t1"]
     assert WORD_PROBLEM["question"] in model.requests[1].messages[-1].content
+
+
+def test_a_check_that_gives_no_boxed_answer_keeps_the_first_answer(agent):
+    rules = [{"match": "Proposed answer", "responses": ["Yes, that is right: 2 and 3 more."]},
+             {"match": ".", "responses": ["\\boxed{5}"]}]
+    run, _ = agent("solve", {"tasks": [WORD_PROBLEM]}, rules)
+    assert answer_of(run)["answer"] == "5" and run.usage.calls == 2
 
 
 def test_with_verification_off_each_problem_costs_one_model_call(agent):

@@ -34,7 +34,8 @@ def solve(question: str, task_id: str, trace: list) -> str:
     answers = [attempt(question, task_id, trace) for _ in range(SETTINGS["samples"])]
     answer = collections.Counter(answers).most_common(1)[0][0]  # the majority answer
     if SETTINGS["verify"]:
-        answer = extract_answer(ask(question + CHECK.format(answer), task_id)) or answer
+        checked = _BOXED.findall(ask(question + CHECK.format(answer), task_id))
+        answer = checked[-1].strip() if checked else answer  # no boxed answer: keep ours
         trace.append({"step": "verify", "output": answer})
     return answer
 
