@@ -1,9 +1,5 @@
-"""How the agent improves itself: it asks its model to edit the agent's own files.
-
-Given failing dev problems with the traces of its steps, and earlier proposals with
-reviewers' comments and the harness's errors, it returns a rationale and the
-model's edits as text, which the harness parses and applies to a copy.
-"""
+"""How the agent improves itself: it shows its model its own files, its failures with
+their traces and earlier proposals with their outcome, and returns the model's edits."""
 
 import json
 import pathlib

@@ -59,7 +59,7 @@ def ask(question: str, task_id: str, extra: str = "") -> str:
     return llm.chat(
         [{"role": "system", "content": SYSTEM_PROMPT + extra}, {"role": "user", "content": question}],
         max_tokens=SETTINGS["max_tokens"],
-        temperature=0.7 if SETTINGS["samples"] > 1 else 0.0,  # varied samples to vote on
+        temperature=0.7 if SETTINGS["samples"] > 1 else 0.0,  # vary the samples
         task=task_id,
     )
 
