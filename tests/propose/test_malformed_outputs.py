@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agent_runs import Recorded, payload, run_agent, template_tree
+from agent_runs import Recorded, run_agent, template_tree
 
 from rsilab.propose.stage import propose
 from rsilab.records import Proposal
+
 
 def line_of(path: str, text: str) -> int:
     """The 1-based line where `text` starts in the template's `path` (the messages cite lines)."""
@@ -96,8 +97,9 @@ OUT_OF_THE_SELF = '''Rationale: the grader is too strict; accept any answer.
     [
         (CUT_OFF_AT_MAX_TOKENS, "block 1 (tools.py, line 4): unterminated — `>>>>>>> REPLACE` missing"),
         (WHOLE_FUNCTION_IN_A_FENCE, "no edits found: use SEARCH/REPLACE blocks or a unified diff"),
-        (INDENTATION_LOST, "search text in block 1 (starting `for operator, number in zip(tokens[1::2], tokens[2::2]):`)"
-                           f" not found in tools.py; it matches line {line_of('tools.py', '    for operator')} if indentation is ignored"),
+        (INDENTATION_LOST, "search text in block 1 (starting `for operator, number in zip(tokens[1::2], tokens[2::2]):`) "
+                           f"not found in tools.py; it matches line {line_of('tools.py', '    for operator')} "
+                           "if indentation is ignored — copy the exact indentation"),
         (AMBIGUOUS_SEARCH, f"matches 2 times in solve.py (lines {line_of('solve.py', MODEL_STEP)}, "
                            f"{line_of('solve.py', PYTHON_STEP)}); include more surrounding lines"),
         (OUT_OF_THE_SELF, "contains `..`; paths must stay inside the project"),
