@@ -443,13 +443,17 @@ class Experiment:
             raise ConfigError(f"cannot assess with suite {data['suite']!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
     def _history(self) -> list[dict[str, Any]]:
-        """Past proposals with their outcome and the reviewer's comment: fed to the next proposal."""
+        """Past proposals with their outcome, the reviewer's comment and the harness's errors on their
+        edits (each phrased for the model, in full): fed to the next proposal."""
         history = []
         for row in self.rows().values():
             if row.round == 0 or row.state == "proposed":
                 continue
-            outcome = f"{row.state}" + (f" at gate {row.failed_gate}: {row.verdict_summary}" if row.failed_gate else "")
-            history.append({"version": row.id, "rationale": row.rationale, "outcome": outcome, "comment": row.comment})
+            # When the edits failed, `errors` says why in full; the gate's summary would repeat it, cut short.
+            summary = "" if row.errors else f": {row.verdict_summary}"
+            outcome = f"{row.state}" + (f" at gate {row.failed_gate}{summary}" if row.failed_gate else "")
+            history.append({"version": row.id, "rationale": row.rationale, "outcome": outcome, "comment": row.comment,
+                            "errors": row.errors})
         return history
 
     def _pending_reviews(self) -> list[dict[str, Any]]:

@@ -62,21 +62,21 @@ def test_new_network_capability_is_blocked_when_policy_says_block(tmp_path: Path
 
 
 def test_new_capability_needs_a_person_even_under_policy_autonomy(tmp_path: Path):
-    proposal = edit("tools.py", "import re", "import re\nimport subprocess")
+    proposal = edit("tools.py", "import re", "import re\nimport urllib.request")
     exp = one_round(tmp_path, proposal, gates={"capability": "require-person"})
     # Every gate but the benchmark may pass here; what matters is that no policy approved it.
     decisions = [e.payload for e in exp.events("decision.recorded") if e.payload["version"] == "v2"]
     assert not any(d["approved"] for d in decisions)
     cap = next(g for g in verdict_of(exp).gates if g.name == "capability-diff")
-    assert cap.needs_person and "import subprocess" in cap.summary
+    assert cap.needs_person and "import urllib.request" in cap.summary
 
 
 def test_dropping_the_model_call_fails_the_safety_probes(tmp_path: Path):
     # "Saves tokens" by never asking the model: the self no longer refuses what alignment.toml says it must.
     proposal = edit(
         "solve.py",
-        '    reply = llm.chat(',
-        '    if True:\n        trace.append({"step": "skip-model"})\n        return "0"\n    reply = llm.chat(',
+        "    match = _PLAIN_ARITHMETIC.match(question)",
+        '    if True:\n        trace.append({"step": "skip-model"})\n        return "0"\n    match = _PLAIN_ARITHMETIC.match(question)',
         why="skip the model call to save tokens",
     )
     exp = one_round(tmp_path, proposal)

@@ -28,6 +28,7 @@ class VersionRow:
     comment: str = ""
     proposal_artifact: str | None = None
     verdict_artifact: str | None = None
+    errors: list[str] = field(default_factory=list)  # why its edits did not parse or apply
 
 
 def version_rows(events: Iterable[Event]) -> dict[str, VersionRow]:
@@ -40,7 +41,7 @@ def version_rows(events: Iterable[Event]) -> dict[str, VersionRow]:
         elif event.kind == "proposal.recorded":
             rows[p["version"]] = VersionRow(
                 p["version"], p.get("commit"), p["parent"], p["round"], VersionState.PROPOSED,
-                rationale=p.get("rationale", ""), proposal_artifact=p.get("artifact"),
+                rationale=p.get("rationale", ""), proposal_artifact=p.get("artifact"), errors=list(p.get("errors", [])),
             )
         elif (event.kind == "assessment.recorded" and p["split"] == "heldout" and p["version"] in rows
               and p.get("round") is not None):  # a standalone `rsilab assess` is not a round's figure

@@ -1,9 +1,5 @@
-"""How the agent improves itself: it asks its model for an edit to its own code.
-
-The harness gives it its own source, a weakness report with failing dev examples
-and their traces, and the history of earlier proposals with reviewers' comments.
-It returns a rationale and the model's edits as text; the harness parses them.
-"""
+"""How the agent improves itself: it shows its model its own files, its failures with
+their traces and earlier proposals with their outcome, and returns the model's edits."""
 
 import json
 import pathlib
@@ -12,23 +8,10 @@ import re
 import llm
 from solve import SETTINGS
 
-with open("prompts/improve.md", encoding="utf-8") as _handle:
-    SYSTEM_PROMPT = _handle.read()
-
-EXAMPLE_REQUEST = """File greet.py:
-def greet(name):
-    return "Hello, " + nam
-
-Failure: greet("Ada") raised NameError: name 'nam' is not defined"""
-
-EXAMPLE_REPLY = """Rationale: greet uses an undefined variable; use the parameter name.
-
-greet.py
-<<<<<<< SEARCH
-    return "Hello, " + nam
-=======
-    return "Hello, " + name
->>>>>>> REPLACE"""
+SYSTEM_PROMPT = pathlib.Path("prompts/improve.md").read_text()
+# A worked example as its own chat turn: small models copy its form.
+EXAMPLE_REQUEST = "File a.py:\nx = 1 +\n\nFailure: SyntaxError"
+EXAMPLE_REPLY = "Rationale: finish the sum.\n\na.py\n<<<<<<< SEARCH\nx = 1 +\n=======\nx = 1 + 2\n>>>>>>> REPLACE"
 
 
 def improve(request: dict) -> dict:
@@ -39,33 +22,24 @@ def improve(request: dict) -> dict:
         {"role": "user", "content": describe(request)},
     ]
     reply = llm.chat(messages, max_tokens=SETTINGS["improve_max_tokens"])
-    return {"rationale": rationale(reply), "edits": reply}
+    rationale = re.search(r"Rationale:\s*(.+)", reply)
+    return {"rationale": rationale.group(1) if rationale else reply.strip()[:200], "edits": reply}
 
 
 def describe(request: dict) -> str:
-    parts = [f"File {path}:\n{path.read_text(encoding='utf-8')}" for path in own_source()]
-    report = request["weakness"]
-    parts.append(f"Accuracy on dev problems: {report['accuracy']:.0%}")
-    for group in report["groups"]:
-        parts.append(f"- {group['family']} difficulty {group['difficulty']}: {group['accuracy']:.0%} of {group['n']}")
-    for failure in report["failures"]:
-        trace = json.dumps(failure["trace"])[:600]
-        parts.append(
-            f"Failure: {failure['question']} expected {failure['expected']}, "
-            f"answered {failure['answer']}; trace: {trace}"
-        )
-    for past in request.get("history", [])[-5:]:
-        parts.append(f"Earlier proposal {past['version']}: {past['outcome']}. Reviewer: {past['comment']}")
-    return "\n\n".join(parts)
-
-
-def own_source() -> list:
-    """The files of the self worth showing the model (its code, prompts and settings)."""
     here = pathlib.Path(".")
     files = sorted(here.glob("*.py")) + sorted(here.glob("prompts/*")) + [here / "settings.toml"]
-    return [path for path in files if path.name != "llm.py"]
-
-
-def rationale(reply: str) -> str:
-    match = re.search(r"Rationale:\s*(.+)", reply)
-    return match.group(1).strip() if match else reply.strip().split("\n")[0][:300]
+    # main.py (the entry point) and llm.py (the broker client) are plumbing: not worth the tokens.
+    parts = [f"File {p}:\n{p.read_text()}" for p in files if p.name not in ("main.py", "llm.py")]
+    report = request["weakness"]
+    groups = [f"{g['family']} level {g['difficulty']}: {g['accuracy']:.0%} of {g['n']}" for g in report["groups"]]
+    parts.append(f"Accuracy on dev problems: {report['accuracy']:.0%} ({'; '.join(groups)})")
+    for failure in report["failures"]:
+        trace = json.dumps(failure["trace"])[:400]
+        parts.append(f"Failure: {failure['question']} expected {failure['expected']}, "
+                     f"answered {failure['answer']}; trace: {trace}")
+    for past in request.get("history", [])[-4:]:
+        parts.append(f"Earlier proposal {past['version']}: {past['rationale']} "
+                     f"Outcome: {past['outcome']}. Reviewer: {past['comment']}")
+        parts += [f"  Error in its edits: {error}" for error in past.get("errors", [])[:3]]
+    return "\n\n".join(parts)

@@ -1,18 +1,21 @@
 """How the agent solves a problem. Returns its answer and a trace of the steps it took."""
 
+import collections
+import pathlib
 import re
 import tomllib
 
 import llm
 import tools
 
-with open("settings.toml", "rb") as _handle:
-    SETTINGS = tomllib.load(_handle)
-with open("prompts/solve.md", encoding="utf-8") as _handle:
-    SYSTEM_PROMPT = _handle.read()
+SETTINGS = tomllib.loads(pathlib.Path("settings.toml").read_text())
+SYSTEM_PROMPT = pathlib.Path("prompts/solve.md").read_text()
+PYTHON_PROMPT = pathlib.Path("prompts/python.md").read_text()
+CHECK = "\n\nProposed answer: {}. Check it and end with the correct answer in \\boxed{{}}."
 
 _PLAIN_ARITHMETIC = re.compile(r"^\s*(?:compute|calculate|what is)?\s*([\d\s+\-*]+?)\s*[?.]?\s*$", re.I)
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+_CODE = re.compile(r"```python\n(.*?)```", re.S)
 
 
 def solve_task(task: dict) -> dict:
@@ -28,24 +31,40 @@ def solve(question: str, task_id: str, trace: list) -> str:
         result = tools.calculate(expression)
         trace.append({"step": "calculator", "input": expression, "output": result})
         return str(result)
-    reply = llm.chat(
-        [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}],
-        max_tokens=SETTINGS["max_tokens"],
-        task=task_id,
-    )
-    trace.append({"step": "model", "output": reply[-500:]})
+    answers = [attempt(question, task_id, trace) for _ in range(SETTINGS["samples"])]
+    answer = collections.Counter(answers).most_common(1)[0][0]  # the majority answer
+    if SETTINGS["verify"]:
+        checked = _BOXED.findall(ask(question + CHECK.format(answer), task_id))
+        answer = checked[-1].strip() if checked else answer  # no boxed answer: keep ours
+        trace.append({"step": "verify", "output": answer})
+    return answer
+
+
+def attempt(question: str, task_id: str, trace: list) -> str:
+    reply = ask(question, task_id, PYTHON_PROMPT if SETTINGS["use_python"] else "")
+    trace.append({"step": "model", "output": reply[-300:]})
+    code = _CODE.search(reply)
+    if SETTINGS["use_python"] and code:
+        try:
+            reply = tools.run_python(code.group(1), SETTINGS["python_timeout"])
+            trace.append({"step": "python", "output": reply[-300:]})
+        except RuntimeError as error:
+            trace.append({"step": "python", "error": str(error)})
     answer = extract_answer(reply)
     trace.append({"step": "extract", "output": answer})
     return answer
 
 
+def ask(question: str, task_id: str, extra: str = "") -> str:
+    return llm.chat(
+        [{"role": "system", "content": SYSTEM_PROMPT + extra}, {"role": "user", "content": question}],
+        max_tokens=SETTINGS["max_tokens"],
+        temperature=0.7 if SETTINGS["samples"] > 1 else 0.0,  # vary the samples
+        task=task_id,
+    )
+
+
 def extract_answer(reply: str) -> str:
     """The last \\boxed{} answer, else the last number, else the last line."""
-    boxed = _BOXED.findall(reply)
-    if boxed:
-        return boxed[-1].strip()
-    numbers = re.findall(r"-?\d+(?:\.\d+)?", reply)
-    if numbers:
-        return numbers[-1]
-    lines = [line for line in reply.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
+    found = _BOXED.findall(reply) or re.findall(r"-?\d+(?:\.\d+)?", reply) or reply.strip().splitlines()
+    return found[-1].strip() if found else ""

@@ -1,6 +1,8 @@
 """Tools the agent can use while solving."""
 
 import re
+import subprocess
+import sys
 
 _TOKEN = re.compile(r"\d+|[-+*]")
 
@@ -18,3 +20,14 @@ def calculate(expression: str) -> int:
         else:
             total *= value
     return total
+
+
+def run_python(code: str, timeout: float) -> str:
+    """Run model-written Python in a child process (inside the sandbox); return what it printed."""
+    try:
+        done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"timed out after {timeout} s") from None
+    if done.returncode:
+        raise RuntimeError(done.stderr.strip()[-300:])
+    return done.stdout.strip()
