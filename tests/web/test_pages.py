@@ -95,8 +95,10 @@ def test_proposals_queue_shows_the_pending_diff_side_by_side_with_rationale_gate
     verdict = pending_experiment.artifacts.get_record(row.verdict_artifact, Verdict)
     assert str(escape(proposal.rationale)) in page
     # Side by side: the old line on the left, the new one on the right, both with git's line numbers.
-    assert re.search(r'<td class="ln removed">11</td><td class="removed old">    total = int\(tokens\[0\]\)</td>', page)
-    assert re.search(r'<td class="ln side-sep added">21</td><td class="added new">    return sum\(terms\)</td>', page)
+    old_line = _line_of(pending_experiment, "v1", "tools.py", "    total = int(tokens[0])")
+    new_line = _line_of(pending_experiment, "v4", "tools.py", "    return sum(terms)")
+    assert re.search(rf'<td class="ln removed">{old_line}</td><td class="removed old">    total = int\(tokens\[0\]\)</td>', page)
+    assert re.search(rf'<td class="ln side-sep added">{new_line}</td><td class="added new">    return sum\(terms\)</td>', page)
     for gate in verdict.gates:
         assert f'<span class="name">{gate.name}</span>' in page
         assert str(escape(gate.summary)) in page
@@ -301,3 +303,8 @@ def test_a_damaged_artifact_is_reported_on_the_page_not_shown_as_if_intact(clien
     response = client.get("/versions/v4")
     assert response.status_code == 500
     assert f"artifact {digest} is corrupt" in response.text and "nothing to see" not in response.text
+
+
+def _line_of(experiment: Experiment, version: str, path: str, text: str) -> int:
+    lines = experiment.versions.files(experiment.commit_of(version))[path].decode().splitlines()
+    return lines.index(text) + 1
