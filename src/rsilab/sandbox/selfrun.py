@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +61,9 @@ def run_self(
             target.write_bytes(data)
         (workdir / INPUT_FILE).write_bytes(payload)
         broker.reset()
-        argv = [sys.executable, "-E", "-s", "-S", "main.py", command, INPUT_FILE, OUTPUT_FILE]
-        result = sandbox.run(argv, workdir, limits=limits, env={"RSILAB_LLM_SOCKET": str(broker.socket_path)})
+        argv = [*sandbox.python, "main.py", command, INPUT_FILE, OUTPUT_FILE]
+        result = sandbox.run(argv, workdir, limits=limits, env={"RSILAB_LLM_SOCKET": str(broker.socket_path)},
+                             readonly=(INPUT_FILE,), outputs=(OUTPUT_FILE,))
         return SelfRun(
             result=result,
             output=_read_untrusted(workdir / OUTPUT_FILE),
