@@ -39,7 +39,7 @@ from importlib import resources
 from pathlib import Path
 
 from rsilab.errors import SandboxError
-from rsilab.sandbox.cgroup import PidsCgroup
+from rsilab.sandbox.cgroup import RunCgroup
 from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit
 
 SELF_DIR = "/self"
@@ -116,7 +116,7 @@ class BwrapSandbox:
             raise SandboxError(f"cannot run {argv[0]!r}: workdir {workdir} is not a directory")
         outdir = Path(tempfile.mkdtemp(prefix="rsilab-run-"))
         fds: list[int] = []
-        cgroup = PidsCgroup.create(limits.processes) if self.as_root else None
+        cgroup = RunCgroup.create(limits.processes) if self.as_root else None
         try:
             audit_path = outdir / "audit"
             audit_fd = os.open(audit_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -128,7 +128,10 @@ class BwrapSandbox:
                 uid = str(self.settings.uid)
                 command = [self.setpriv or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                            "--inh-caps=-all", "--bounding-set=-all", "--", *argv]
-            result = self._spawn([self.exe, *args, "--", *command], outdir, limits, fds, cgroup)
+            # The options go through a descriptor: the sandbox can read pid 1's (bwrap's) command line.
+            args_fd = _memfd("\0".join(args).encode() + b"\0")
+            fds.append(args_fd)
+            result = self._spawn([self.exe, "--args", str(args_fd), "--", *command], outdir, limits, fds, cgroup)
             extra = _audit_violations(audit_path)
             if cgroup is not None and cgroup.limit_hits():
                 extra.insert(0, f"process-limit: {cgroup.limit_hits()} fork(s) refused at {limits.processes} processes")
@@ -141,7 +144,7 @@ class BwrapSandbox:
                 cgroup.remove()
             shutil.rmtree(outdir, ignore_errors=True)
 
-    def _spawn(self, full: list[str], outdir: Path, limits: Limits, fds: list[int], cgroup: PidsCgroup | None) -> RunResult:
+    def _spawn(self, full: list[str], outdir: Path, limits: Limits, fds: list[int], cgroup: RunCgroup | None) -> RunResult:
         rlimits = _rlimits(limits)
 
         def before_exec() -> None:
@@ -165,13 +168,14 @@ class BwrapSandbox:
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.monotonic() - start
             proc.returncode = os.waitstatus_to_exitcode(status)
+        cpu = usage.ru_utime + usage.ru_stime
         if cgroup is not None:
             cgroup.kill_all()
+            cpu = cgroup.cpu_seconds() or cpu  # counts processes bwrap's pid 1 never let us reap
         returncode = _exit_code(proc.returncode)
         stderr = _tail(outdir / "stderr")
         if returncode not in (0, None) and stderr.startswith("bwrap: "):
             raise SandboxError(f"bwrap could not set up the sandbox: {stderr.strip()}")
-        cpu = usage.ru_utime + usage.ru_stime
         return RunResult(
             returncode=None if timed_out else returncode,
             stdout=_tail(outdir / "stdout"),
@@ -280,9 +284,7 @@ class _Layout:
             self.out += ["--bind", str(host), f"{SELF_DIR}/{rel}"]
 
     def _data(self, data: bytes, dest: str) -> None:
-        fd = os.memfd_create("rsilab-data", os.MFD_CLOEXEC)
-        os.write(fd, data)
-        os.lseek(fd, 0, os.SEEK_SET)
+        fd = _memfd(data)
         self.fds.append(fd)
         self._dirs(os.path.dirname(dest))
         self.out += ["--perms", "0444", "--ro-bind-data", str(fd), dest]
@@ -310,6 +312,15 @@ class _Layout:
         if self.box.llm_socket is not None:
             inside["RSILAB_LLM_SOCKET"] = SOCKET_INSIDE
         return inside
+
+
+def _memfd(data: bytes) -> int:
+    fd = os.memfd_create("rsilab-data", os.MFD_CLOEXEC)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _clean(path: str) -> str:

@@ -1,10 +1,13 @@
-"""A per-run `pids` cgroup: a process cap that holds even for root, and evidence when it is hit.
+"""A per-run cgroup: a process cap that holds even for root, trusted CPU time, and evidence.
 
-RLIMIT_NPROC counts processes per user and is ignored for uid 0; a pids cgroup counts
-the run's own processes whoever they belong to. Where the harness may create one (root
-with cgroup v1 `pids` mounted, or a cgroup v2 tree that delegates `pids` to us) each run
-gets a fresh child cgroup; `pids.events` then says whether a fork was refused.
-Elsewhere `PidsCgroup.create` returns None and the rlimit is all there is.
+RLIMIT_NPROC counts processes per user and is ignored for uid 0; a `pids` cgroup counts the
+run's own processes whoever owns them, and `pids.events` says whether a fork was refused.
+A sandbox's processes are not all reaped by the process the harness waits for (bwrap's pid 1
+is not), so wait4's rusage can miss them; `cpuacct` (v1) or `cpu.stat` (v2) counts them all.
+
+Where the harness may create cgroups (root with v1 controllers mounted, or a v2 tree that
+delegates `pids` to us) each run gets fresh children; elsewhere `RunCgroup.create` returns
+None and the rlimits and rusage are all there is.
 """
 
 from __future__ import annotations
@@ -18,44 +21,61 @@ from pathlib import Path
 _counter = itertools.count()
 
 
-class PidsCgroup:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.procs = str(path / "cgroup.procs")
+class RunCgroup:
+    def __init__(self, dirs: dict[str, Path]) -> None:
+        self.dirs = dirs  # controller ("pids", "cpuacct" or "v2") -> this run's cgroup directory
+        self._procs = [str(d / "cgroup.procs") for d in dirs.values()]
 
     @classmethod
-    def create(cls, max_pids: int) -> PidsCgroup | None:
-        """A fresh child cgroup capped at `max_pids` tasks, or None where none can be made."""
-        parent = _writable_pids_parent()
-        if parent is None:
-            return None
-        path = parent / f"rsilab-{os.getpid()}-{next(_counter)}"
+    def create(cls, max_pids: int) -> RunCgroup | None:
+        """Fresh child cgroups capped at `max_pids` tasks, or None where no pids cgroup can be made."""
+        name = f"rsilab-{os.getpid()}-{next(_counter)}"
+        dirs: dict[str, Path] = {}
+        for controller, parent in _writable_parents().items():
+            try:
+                (parent / name).mkdir()
+            except OSError:
+                continue
+            dirs[controller] = parent / name
+        group = cls(dirs)
+        pids_dir = dirs.get("pids") or dirs.get("v2")
         try:
-            path.mkdir()
-            (path / "pids.max").write_text(str(max_pids))
+            if pids_dir is None:
+                raise OSError("no pids controller")
+            (pids_dir / "pids.max").write_text(str(max_pids))
         except OSError:
-            _rmdir(path)
+            group.remove()
             return None
-        return cls(path)
+        return group
 
     def join_fn(self) -> None:
         """Move the calling process in. Called between fork and exec: only raw syscalls."""
-        fd = os.open(self.procs, os.O_WRONLY)
-        try:
-            os.write(fd, b"0")
-        finally:
-            os.close(fd)
+        for procs in self._procs:
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
 
     def limit_hits(self) -> int:
         """How many forks the cap refused (the `max` line of pids.events)."""
-        try:
-            for line in (self.path / "pids.events").read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "max":
-                    return int(value)
-        except (OSError, ValueError):
-            pass
+        for line in _read(self._dir("pids") / "pids.events").splitlines():
+            key, _, value = line.partition(" ")
+            if key == "max" and value.strip().isdigit():
+                return int(value)
         return 0
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU of every process that ran in the cgroup, or None if not counted."""
+        if "cpuacct" in self.dirs:
+            raw = _read(self.dirs["cpuacct"] / "cpuacct.usage").strip()
+            return int(raw) / 1e9 if raw.isdigit() else None
+        if "v2" in self.dirs:
+            for line in _read(self.dirs["v2"] / "cpu.stat").splitlines():
+                key, _, value = line.partition(" ")
+                if key == "usage_usec" and value.strip().isdigit():
+                    return int(value) / 1e6
+        return None
 
     def kill_all(self) -> None:
         """SIGKILL whatever is left in the cgroup, until it is empty (or a second has passed)."""
@@ -73,47 +93,52 @@ class PidsCgroup:
 
     def remove(self) -> None:
         self.kill_all()
-        _rmdir(self.path)
+        for path in self.dirs.values():
+            _rmdir(path)
+
+    def _dir(self, controller: str) -> Path:
+        return self.dirs.get(controller) or self.dirs.get("v2") or Path("/nonexistent")
 
     def _pids(self) -> list[int]:
-        try:
-            return [int(p) for p in Path(self.procs).read_text().split()]
-        except (OSError, ValueError):
-            return []
+        found: set[int] = set()
+        for procs in self._procs:
+            found |= {int(p) for p in _read(Path(procs)).split() if p.isdigit()}
+        return sorted(found)
 
 
-def _writable_pids_parent() -> Path | None:
-    """Our own cgroup in the hierarchy that has the pids controller, if we may make children in it."""
+def _writable_parents() -> dict[str, Path]:
+    """Our own cgroup in each hierarchy we can use ("pids", "cpuacct" in v1; "v2"), if we may make children there."""
     mounts = _cgroup_mounts()
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
+    found: dict[str, Path] = {}
+    for line in _read(Path("/proc/self/cgroup")).splitlines():
         _, controllers, relative = line.split(":", 2)
-        if controllers == "" and "cgroup2" in mounts:  # the unified (v2) hierarchy
-            root = mounts["cgroup2"]
-            candidate = root / relative.lstrip("/")
-            if "pids" not in _read(candidate / "cgroup.subtree_control").split():
-                continue
-        elif "pids" in controllers.split(",") and "pids" in mounts:
-            candidate = mounts["pids"] / relative.lstrip("/")
-        else:
+        if controllers == "" and "v2" in mounts:
+            candidate = mounts["v2"] / relative.lstrip("/")
+            if "pids" in _read(candidate / "cgroup.subtree_control").split():
+                found.setdefault("v2", candidate)
             continue
-        if candidate.is_dir() and os.access(candidate, os.W_OK | os.X_OK):
-            return candidate
-    return None
+        for controller in ("pids", "cpuacct"):
+            if controller in controllers.split(",") and controller in mounts:
+                found.setdefault(controller, mounts[controller] / relative.lstrip("/"))
+    if "pids" in found:
+        found.pop("v2", None)  # one hierarchy for the cap is enough; v1 pids is already there
+    return {k: p for k, p in found.items() if p.is_dir() and os.access(p, os.W_OK | os.X_OK)}
 
 
 def _cgroup_mounts() -> dict[str, Path]:
-    """'pids' -> its v1 mount point, 'cgroup2' -> the v2 mount point, from /proc/self/mountinfo."""
+    """'pids'/'cpuacct' -> their v1 mount points, 'v2' -> the cgroup2 mount, from /proc/self/mountinfo."""
     found: dict[str, Path] = {}
     for line in _read(Path("/proc/self/mountinfo")).splitlines():
-        fields = line.split()
         if " - " not in line:
             continue
-        mount_point = Path(fields[4])
+        mount_point = Path(line.split()[4])
         fstype, _, options = line.split(" - ", 1)[1].split(" ", 2)
         if fstype == "cgroup2":
-            found.setdefault("cgroup2", mount_point)
-        elif fstype == "cgroup" and "pids" in options.replace(" ", ",").split(","):
-            found.setdefault("pids", mount_point)
+            found.setdefault("v2", mount_point)
+        elif fstype == "cgroup":
+            for controller in ("pids", "cpuacct"):
+                if controller in options.replace(" ", ",").split(","):
+                    found.setdefault(controller, mount_point)
     return found
 
 
