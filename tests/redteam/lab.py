@@ -45,14 +45,15 @@ def snapshot(*roots: Path) -> dict[str, str]:
 
 
 def sandbox_processes() -> list[int]:
-    """Live processes owned by the sandbox's uid."""
+    """Live processes owned by the sandbox's uid (zombies are dead already, waiting to be reaped)."""
     alive = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
-                if entry.stat().st_uid == SANDBOX_UID:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+                if entry.stat().st_uid == SANDBOX_UID and stat[stat.rfind(")") + 2] not in "ZX":
                     alive.append(int(entry.name))
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):
                 pass
     return alive
 

@@ -113,6 +113,8 @@ def _hook(event, args):
             _check_write(event, args[:1])
         elif event in ("os.rename", "os.link", "os.symlink"):
             _check_write(event, args[:2] if event == "os.rename" else args[1:2])
+        elif event == "socket.__new__" and len(args) > 1 and args[1] in (2, 10, 17):  # AF_INET, AF_INET6, AF_PACKET
+            _record("network", f"socket family {args[1]}")
         elif event in ("socket.connect", "socket.sendto", "socket.bind"):
             _check_address(event, args[1] if len(args) > 1 else None)
         elif event in ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr"):
