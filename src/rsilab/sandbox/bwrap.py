@@ -303,12 +303,11 @@ class _Layout:
         writable = [SELF_DIR, "/tmp"]
         readonly = [f"{SELF_DIR}/{p}" for p in self.readonly]
         site = [f"{SITE_DIR}-{n}" for n in range(len(_harness_site_dirs()))] if self.box.settings.site_packages else []
-        guard = {"fd": audit_fd, "writable": writable, "readonly": readonly, "site": site,
-                 "broker": SOCKET_INSIDE if self.box.llm_socket is not None else ""}
+        guard = guard_policy(audit_fd, writable, readonly, site, SOCKET_INSIDE if self.box.llm_socket is not None else "")
         inside = {"PATH": f"{BIN_DIR}:/usr/bin:/bin", "HOME": SELF_DIR, "TMPDIR": "/tmp", "LANG": "C.UTF-8",
                   "PYTHONDONTWRITEBYTECODE": "1", **env}
         inside["PYTHONPATH"] = GUARD_DIR  # the witness loads first; the self's own PYTHONPATH is not honoured
-        inside["RSILAB_GUARD"] = json.dumps(guard)
+        inside["RSILAB_GUARD"] = guard
         if self.box.llm_socket is not None:
             inside["RSILAB_LLM_SOCKET"] = SOCKET_INSIDE
         return inside
@@ -334,18 +333,22 @@ def _exit_code(code: int) -> int:
     return code
 
 
+def guard_policy(fd: int, writable: Sequence[str], readonly: Sequence[str], site: Sequence[str], broker: str) -> str:
+    """The witness's policy as one environment value (see guard/sitecustomize.py)."""
+    fields = {"fd": str(fd), "writable": "\x1f".join(writable), "readonly": "\x1f".join(readonly),
+              "site": "\x1f".join(site), "broker": broker}
+    return "\x1e".join(f"{k}={v}" for k, v in fields.items())
+
+
 def _audit_violations(path: Path) -> list[str]:
-    """The witness's lines, read as untrusted bytes: `kind: detail`, deduplicated."""
+    """The witness's lines (`kind\x1fdetail\x1fpid`), read as untrusted bytes: `kind: detail`, deduplicated."""
     with open(path, "rb") as handle:
         data = handle.read(AUDIT_CAP_BYTES)
     found: list[str] = []
     for line in data.decode("utf-8", "replace").splitlines():
-        try:
-            item = json.loads(line)
-            kind, detail = str(item["kind"])[:40], str(item["detail"])[:300]
-        except (ValueError, KeyError, TypeError):
-            continue
-        found.append(f"{kind}: {detail}")
+        parts = line.split("\x1f")
+        if len(parts) == 3 and parts[0].replace("-", "").isalpha():
+            found.append(f"{parts[0][:40]}: {parts[1][:300]}")
     return list(dict.fromkeys(found))
 
 

@@ -89,7 +89,7 @@ class RunCgroup:
                     os.kill(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-            time.sleep(0.01)
+            time.sleep(0.002)
 
     def remove(self) -> None:
         self.kill_all()
@@ -150,11 +150,11 @@ def _read(path: Path) -> str:
 
 
 def _rmdir(path: Path) -> None:
-    for _ in range(50):
+    for _ in range(250):
         try:
             path.rmdir()
             return
         except FileNotFoundError:
             return
         except OSError:
-            time.sleep(0.01)  # tasks still exiting
+            time.sleep(0.002)  # tasks still exiting

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import resource
 import shutil
@@ -36,7 +35,14 @@ from importlib import resources
 from pathlib import Path
 
 from rsilab.errors import SandboxError
-from rsilab.sandbox.bwrap import SYSTEM_DIRS, _audit_violations, _base_interpreter, _clean, _harness_site_dirs
+from rsilab.sandbox.bwrap import (
+    SYSTEM_DIRS,
+    _audit_violations,
+    _base_interpreter,
+    _clean,
+    _harness_site_dirs,
+    guard_policy,
+)
 from rsilab.sandbox.cgroup import RunCgroup
 from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit
 
@@ -152,11 +158,10 @@ class LandlockSandbox:
         self, workdir: Path, private_tmp: Path, guarded: Sequence[str], audit_fd: int, env: Mapping[str, str]
     ) -> dict[str, str]:
         site = list(_harness_site_dirs()) if self.site_packages else []
-        policy = {"fd": audit_fd, "writable": [str(workdir), str(private_tmp)],
-                  "readonly": [str(workdir / p) for p in guarded], "site": site,
-                  "broker": os.path.realpath(env.get("RSILAB_LLM_SOCKET", "")) if env.get("RSILAB_LLM_SOCKET") else ""}
+        broker = os.path.realpath(env["RSILAB_LLM_SOCKET"]) if env.get("RSILAB_LLM_SOCKET") else ""
+        policy = guard_policy(audit_fd, [str(workdir), str(private_tmp)], [str(workdir / p) for p in guarded], site, broker)
         return {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(private_tmp), "LANG": "C.UTF-8",
-                "PYTHONDONTWRITEBYTECODE": "1", **env, "PYTHONPATH": str(self.guard_dir), "RSILAB_GUARD": json.dumps(policy)}
+                "PYTHONDONTWRITEBYTECODE": "1", **env, "PYTHONPATH": str(self.guard_dir), "RSILAB_GUARD": policy}
 
     def _spawn(
         self, argv: list[str], workdir: Path, env: dict[str, str], outdir: Path, limits: Limits, fds: list[int],

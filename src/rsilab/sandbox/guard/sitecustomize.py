@@ -3,8 +3,8 @@
 Shipped read-only into the sandbox by the harness and found through PYTHONPATH, so
 Python's `site` imports it at start-up. It installs an audit hook (PEP 578; a hook can
 never be removed) that writes each attempt the sandbox will deny (network, writes to
-read-only paths, signals to processes outside the self, privileged programs) as a JSON
-line to a file descriptor whose file lives outside the sandbox, owned by the harness.
+read-only paths, signals to processes outside the self, privileged programs) as a line
+to a file descriptor whose file lives outside the sandbox, owned by the harness.
 
 It is a witness, not a wall: the namespaces, mounts and limits contain the self whether
 or not this file runs. What it cannot see: code that closes or overwrites the descriptor,
@@ -14,14 +14,14 @@ The harness reads the file as untrusted bytes: a self can only add lines, never 
 the ones already written.
 """
 
-import json
 import os
 import sys
 
-_POLICY = json.loads(os.environ.get("RSILAB_GUARD", "{}") or "{}")
-_FD = int(_POLICY.get("fd", -1))
-_WRITABLE = tuple(_POLICY.get("writable", ()))  # directories the self may write under
-_READONLY = frozenset(_POLICY.get("readonly", ()))  # files and dirs inside them that are mounted read-only
+# The policy comes in one variable, fields split by \x1e and items by \x1f (no json: start-up time counts).
+_POLICY = dict(f.split("=", 1) for f in os.environ.get("RSILAB_GUARD", "").split("\x1e") if "=" in f)
+_FD = int(_POLICY.get("fd") or -1)
+_WRITABLE = tuple(p for p in _POLICY.get("writable", "").split("\x1f") if p)  # directories the self may write under
+_READONLY = frozenset(p for p in _POLICY.get("readonly", "").split("\x1f") if p)  # read-only mounts inside them
 _BROKER = _POLICY.get("broker", "")
 _PRIVILEGED = frozenset(
     {"mount", "umount", "unshare", "nsenter", "chroot", "pivot_root", "insmod", "modprobe", "setpriv",
@@ -37,7 +37,8 @@ def _record(kind, detail):
     if _FD < 0 or _state["lines"] >= _MAX_LINES:
         return
     _state["lines"] += 1
-    line = json.dumps({"kind": kind, "detail": str(detail)[:300], "pid": os.getpid()}) + "\n"
+    text = str(detail)[:300].replace("\n", " ").replace("\x1f", " ")
+    line = f"{kind}\x1f{text}\x1f{os.getpid()}\n"
     try:
         os.write(_FD, line.encode("utf-8", "replace"))
     except OSError:
@@ -146,7 +147,7 @@ def _excepthook(kind, value, tb):
     _previous_excepthook(kind, value, tb)
 
 
-for _site in _POLICY.get("site", ()):  # the harness's site-packages, when a self needs them
+for _site in [p for p in _POLICY.get("site", "").split("\x1f") if p]:  # the harness's site-packages, when a self needs them
     import site
 
     site.addsitedir(_site)
