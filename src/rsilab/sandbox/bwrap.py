@@ -203,7 +203,7 @@ class _Layout:
             a += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
                   "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
         else:
-            a += ["--unshare-all", "--disable-userns", "--cap-drop", "ALL"]
+            a += ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
         a += ["--die-with-parent", "--new-session", "--hostname", "rsilab-sandbox"]
         self._system()
         self._python()
