@@ -202,6 +202,17 @@ def config_check(directory: DirOption = None) -> None:
     config = load_config(path)
     console.print(f"[green]{path} is valid[/green]: template {config.experiment.template}, "
                   f"provider {config.llm.provider}, autonomy {config.review.autonomy}")
+    from rsilab.sandbox.factory import sandbox_problem, unsafe_warning
+
+    backend = config.sandbox.backend
+    problem = sandbox_problem(backend)
+    warning = unsafe_warning(backend)
+    if problem:
+        console.print(f"[red]sandbox {backend} cannot run here[/red]: {problem}")
+    elif warning:
+        console.print(f"[yellow]{warning}[/yellow]")
+    else:
+        console.print(f"sandbox [bold]{backend}[/bold] works here")
 
 
 @sandbox_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -115,30 +115,39 @@ class BwrapSandbox:
         if not workdir.is_dir():
             raise SandboxError(f"cannot run {argv[0]!r}: workdir {workdir} is not a directory")
         outdir = Path(tempfile.mkdtemp(prefix="rsilab-run-"))
-        fds: list[int] = []
+        fds: list[int] = []  # handed to bwrap
+        kept: list[int] = []  # the harness's alone
         cgroup = RunCgroup.create(limits.processes) if self.as_root else None
         try:
             audit_path = outdir / "audit"
             audit_fd = os.open(audit_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             fds.append(audit_fd)
+            # A byte written into a pipe inside, once the sandbox is set up and before the command
+            # starts: a failure after it is the command's, whatever the command prints (it can add
+            # bytes to the pipe, never take one back).
+            ready_read, ready_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+            kept.append(ready_read)  # never handed in: the command must not drain it
+            fds.append(ready_fd)
             layout = _Layout(self, workdir, readonly, outputs, fds)
-            args = layout.args(limits, audit_fd, env or {})
-            command = argv
+            args = layout.args(audit_fd, env or {})
+            command = ["/bin/sh", "-c", f'printf r > /proc/self/fd/{ready_fd} && exec "$@"', "sh", *argv]
             if self.as_root:
                 uid = str(self.settings.uid)
-                command = [self.setpriv or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                command = [*command[:4], self.setpriv or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                            "--inh-caps=-all", "--bounding-set=-all", "--", *argv]
             # The options go through a descriptor: the sandbox can read pid 1's (bwrap's) command line.
             args_fd = _memfd("\0".join(args).encode() + b"\0")
             fds.append(args_fd)
             result = self._spawn([self.exe, "--args", str(args_fd), "--", *command], outdir, limits, fds, cgroup)
+            if not result.timed_out and not _readable(ready_read):
+                raise SandboxError(f"bwrap could not set up the sandbox: {result.stderr.strip()[-2000:]}")
             extra = _audit_violations(audit_path)
             if cgroup is not None and cgroup.limit_hits():
                 extra.insert(0, f"process-limit: {cgroup.limit_hits()} fork(s) refused at {limits.processes} processes")
             violations = tuple(dict.fromkeys((*result.violations, *extra)))[:MAX_VIOLATIONS]
             return RunResult(**{**result.__dict__, "violations": violations})
         finally:
-            for fd in fds:
+            for fd in fds + kept:
                 os.close(fd)
             if cgroup is not None:
                 cgroup.remove()
@@ -173,13 +182,10 @@ class BwrapSandbox:
             cgroup.kill_all()
             cpu = cgroup.cpu_seconds() or cpu  # counts processes bwrap's pid 1 never let us reap
         returncode = _exit_code(proc.returncode)
-        stderr = _tail(outdir / "stderr")
-        if returncode not in (0, None) and stderr.startswith("bwrap: "):
-            raise SandboxError(f"bwrap could not set up the sandbox: {stderr.strip()}")
         return RunResult(
             returncode=None if timed_out else returncode,
             stdout=_tail(outdir / "stdout"),
-            stderr=stderr,
+            stderr=_tail(outdir / "stderr"),
             wall_seconds=wall,
             cpu_seconds=cpu,
             timed_out=timed_out,
@@ -197,7 +203,7 @@ class _Layout:
         self.out: list[str] = []
         self.made: set[str] = {"/"}
 
-    def args(self, limits: Limits, audit_fd: int, env: Mapping[str, str]) -> list[str]:
+    def args(self, audit_fd: int, env: Mapping[str, str]) -> list[str]:
         a, box = self.out, self.box
         if box.as_root:
             a += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
@@ -311,6 +317,13 @@ class _Layout:
         if self.box.llm_socket is not None:
             inside["RSILAB_LLM_SOCKET"] = SOCKET_INSIDE
         return inside
+
+
+def _readable(fd: int) -> bool:
+    try:
+        return bool(os.read(fd, 1))
+    except BlockingIOError:
+        return False
 
 
 def _memfd(data: bytes) -> int:

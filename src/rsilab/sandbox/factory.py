@@ -19,6 +19,19 @@ def unsafe_warning(backend: str) -> str | None:
             "no filesystem, network or process isolation. Use \"bwrap\" (or \"landlock\" where bubblewrap is missing).")
 
 
+def sandbox_problem(backend: str) -> str | None:
+    """Why `backend` cannot run on this machine, or None."""
+    if backend == "bwrap":
+        from rsilab.sandbox.bwrap import bwrap_problem
+
+        return bwrap_problem()
+    if backend == "landlock":
+        from rsilab.sandbox.landlock import landlock_problem
+
+        return landlock_problem()
+    return None
+
+
 def make_sandbox(config: SandboxConfig, *, llm_socket: Path | None, protected: Sequence[str]) -> Sandbox:
     if config.backend == "bwrap":
         from rsilab.sandbox.bwrap import BwrapSandbox, BwrapSettings
