@@ -61,6 +61,8 @@ def landlock_problem() -> str | None:
         import pyseccomp  # noqa: F401
     except ImportError:
         return f"the landlock backend needs its extra: pip install 'rsilab[{EXTRA}]'"
+    except OSError as e:  # pyseccomp loads libseccomp.so.2 at import
+        return f"the landlock backend needs libseccomp (apt-get install libseccomp2): {e}"
     try:
         version = landlock.plumbing.landlock_abi_version()
     except Exception as e:  # the package raises its own error types for a missing LSM
