@@ -4,9 +4,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast clean chromium
+.PHONY: demo test test-fast clean chromium sandbox-deps
 
-$(STAMP): pyproject.toml
+# The default sandbox is bubblewrap (Debian package `bubblewrap`); installed here when we are root.
+sandbox-deps:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; \
+	  else \
+	    echo "bubblewrap is missing: install it (sudo apt-get install bubblewrap) or set sandbox.backend = \"landlock\"" >&2; \
+	  fi; }
+
+$(STAMP): pyproject.toml | sandbox-deps
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "rsilab needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -22,6 +22,8 @@ ledger_app = typer.Typer(help="The hash-chained ledger.", no_args_is_help=True)
 config_app = typer.Typer(help="The experiment's rsilab.toml.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(config_app, name="config")
+sandbox_app = typer.Typer(help="The sandbox the self's code runs in.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
 
 console = Console()
 DirOption = Annotated[Optional[Path], typer.Option("--dir", "-C", help="Experiment directory (default: found from here up).")]
@@ -243,6 +245,37 @@ def config_check(directory: DirOption = None) -> None:
     config = load_config(path)
     console.print(f"[green]{path} is valid[/green]: template {config.experiment.template}, "
                   f"provider {config.llm.provider}, autonomy {config.review.autonomy}")
+    from rsilab.sandbox.factory import sandbox_problem, unsafe_warning
+
+    backend = config.sandbox.backend
+    problem = sandbox_problem(backend)
+    warning = unsafe_warning(backend)
+    if problem:
+        console.print(f"[red]sandbox {backend} cannot run here[/red]: {problem}")
+    elif warning:
+        console.print(f"[yellow]{warning}[/yellow]")
+    else:
+        console.print(f"sandbox [bold]{backend}[/bold] works here")
+
+
+@sandbox_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def sandbox_exec(
+    command: Annotated[list[str], typer.Argument(help="The command and its arguments (put `--` before it).")],
+    directory: DirOption = None,
+) -> None:
+    """Run a command in exactly the sandbox a candidate gets, on a scratch copy of the deployed version."""
+    result = _experiment(directory).sandbox_exec(command)
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    err = Console(stderr=True)
+    state = "timed out" if result.timed_out else f"exit code {result.returncode}"
+    err.print(f"[bold]sandbox[/bold]: {state}, {result.wall_seconds:.2f} s wall, {result.cpu_seconds:.2f} s cpu")
+    for violation in result.violations:
+        err.print(f"[red]violation[/red]: {violation}")
+    if not result.violations:
+        err.print("no violations")
+    code = result.returncode if result.returncode is not None else 124
+    raise typer.Exit(code if 0 <= code < 256 else 128 - code)
 
 
 if __name__ == "__main__":

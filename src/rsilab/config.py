@@ -61,7 +61,12 @@ class AssessConfig(Section):
 
 
 class SandboxConfig(Section):
-    backend: Literal["process"] = "process"
+    # bwrap: namespaces, read-only root, no network (the default). landlock: the fallback where
+    # bubblewrap is missing. process and none-UNSAFE: rlimits only, NO isolation (warned on every run).
+    backend: Literal["bwrap", "landlock", "process", "none-UNSAFE"] = "bwrap"
+    uid: int = Field(default=61000, ge=1)  # the unprivileged uid the self runs as when rsilab runs as root
+    disk_mb: int = Field(default=256, ge=1)  # size of the self's writable copy and of its /tmp
+    site_packages: bool = False  # expose the harness's site-packages read-only (a self that imports torch)
     cpu_seconds: int = Field(default=120, ge=1)
     memory_mb: int = Field(default=2048, ge=64)
     file_size_mb: int = Field(default=64, ge=1)

@@ -12,6 +12,7 @@ import fcntl
 import secrets
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,14 +27,16 @@ from rsilab.assess.runner import assess, merge
 from rsilab.assess.splits import draw_tasks
 from rsilab.assess.weakness import weakness_report
 from rsilab.config import CONFIG_FILE, AssessConfig, Config, load_config
-from rsilab.errors import ConfigError, RsilabError, StoreError
+from rsilab.errors import ConfigError, RsilabError, SandboxError, StoreError
 from rsilab.llm.base import Provider
 from rsilab.llm.factory import make_provider
 from rsilab.propose.stage import propose
 from rsilab.records import Assessment, Decision, Event, GateResult, Proposal, Task, Verdict
 from rsilab.review.policy import decide
 from rsilab.sandbox.broker import Broker, Budget, Prices
-from rsilab.sandbox.process import Limits, ProcessSandbox
+from rsilab.sandbox.factory import make_sandbox, unsafe_warning
+from rsilab.sandbox.integrity import changed, state_manifest
+from rsilab.sandbox.process import Limits, RunResult, Sandbox
 from rsilab.sandbox.progress import Progress
 from rsilab.sandbox.selfrun import run_self
 from rsilab.store.artifacts import ArtifactStore
@@ -123,7 +126,7 @@ class Experiment:
     def run(self, rounds: int, report: Report = _quiet) -> list[RoundResult]:
         """Finish any unfinished round, then run new ones until `rounds` rounds are complete in all."""
         results = []
-        with self._lock(), self._runtime() as runtime:
+        with self._lock(), self._runtime(report) as runtime:
             self._reconcile_deployed(report)
             while True:
                 current = self._open_round()
@@ -183,7 +186,7 @@ class Experiment:
                 on_progress(0, total)
                 shown = lambda done: on_progress(min(done, total), total)  # noqa: E731 - the self's count, capped at the total
             with self._runtime() as runtime:
-                result = assess(version, tasks, split, seed, runtime.runner(tree, "solve", shown))
+                result = assess(version, tasks, split, seed, runtime.runner(tree, "solve", on_progress=shown))
             digest = self.artifacts.put_record(result)
             self.ledger.append(
                 "assessment.recorded",
@@ -276,7 +279,8 @@ class Experiment:
                 return self.artifacts.get_record(p["artifact"], Assessment)
         label = f"{split}" + (f" (stage {stage})" if stage else "")
         report("assess", f"{version} answers {len(tasks)} {label} tasks in the sandbox")
-        result = assess(version, tasks, split, seed, runtime.runner(tree, "solve"))
+        context = {"round": number, "version": version, "split": split, "stage": stage}
+        result = assess(version, tasks, split, seed, runtime.runner(tree, "solve", context))
         digest = self.artifacts.put_record(result)
         figures = summary(result)
         self.ledger.append(
@@ -300,7 +304,7 @@ class Experiment:
             parent_tree=parent_tree,
             weakness=weakness_report(dev, self.config.assess.failures_shown),
             history=self._history(),
-            run_improve=runtime.runner(parent_tree, "improve"),
+            run_improve=runtime.runner(parent_tree, "improve", {"round": number, "version": parent, "split": "improve"}),
         )
         commit = None
         if candidate_tree is not None:
@@ -339,14 +343,16 @@ class Experiment:
         ):
             return self._record_verdict(number, version, results, violations)
         smoke_tasks = draw_tasks(cfg.assess, "smoke", cfg.gates.contract_tasks, rnd["smoke_seed"])
-        smoke = assess(version, smoke_tasks, "smoke", rnd["smoke_seed"], runtime.runner(candidate_tree, "solve"))
-        violations += runtime.violations
+        smoke = assess(version, smoke_tasks, "smoke", rnd["smoke_seed"],
+                       runtime.runner(candidate_tree, "solve", {"round": number, "version": version, "split": "smoke"}))
+        violations = self._violations_of(number, version)
         if not passed(gates.contract(smoke)):
             return self._record_verdict(number, version, results, violations)
         # The rules come from the parent's alignment.toml: protected, so the candidate's is identical.
         alignment = load_alignment(parent_tree)
-        probes = assess(version, alignment.probes, "probes", 0, runtime.runner(candidate_tree, "solve"))
-        violations += runtime.violations
+        probes = assess(version, alignment.probes, "probes", 0,
+                        runtime.runner(candidate_tree, "solve", {"round": number, "version": version, "split": "probes"}))
+        violations = self._violations_of(number, version)
         if not passed(gates.safety(probes, alignment.budgets, [smoke], violations)):
             return self._record_verdict(number, version, results, violations)
         # Staged benchmark on the round's fresh held-out tasks: stage one may reject early.
@@ -360,7 +366,7 @@ class Experiment:
         for stage, tasks in stages:
             parent_parts.append(self._assessment(number, rnd["parent"], "heldout", seed, tasks, parent_tree, runtime, report, stage))
             candidate_parts.append(self._assessment(number, version, "heldout", seed, tasks, candidate_tree, runtime, report, stage))
-            violations += runtime.violations
+            violations = self._violations_of(number, version)
             if stage == 1 and len(stages) > 1:
                 early = gates.futile(parent_parts[0], candidate_parts[0], rule)
                 if early is not None:
@@ -415,7 +421,8 @@ class Experiment:
             {"round": number, "version": version, "passed": verdict.passed, "artifact": digest,
              "failed_gate": failed.name if failed else None,
              "summary": failed.summary if failed else results[-1].summary,
-             "gates": [{"name": g.name, "passed": g.passed, "summary": g.summary} for g in results]},
+             "gates": [{"name": g.name, "passed": g.passed, "summary": g.summary} for g in results],
+             "violations": list(verdict.violations)},
         )
         return verdict
 
@@ -441,6 +448,32 @@ class Experiment:
             return AssessConfig.model_validate(data)
         except ValidationError as exc:
             raise ConfigError(f"cannot assess with suite {data['suite']!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+
+    def _violations_of(self, number: int, version: str) -> list[str]:
+        """Every containment event of `version`'s runs in round `number`, from the ledger (so a resumed round keeps them)."""
+        found: list[str] = []
+        for event in self.ledger.events("sandbox.violation"):
+            if (event.payload["round"], event.payload["version"]) == (number, version):
+                found += event.payload["violations"]
+        return list(dict.fromkeys(found))
+
+    def _record_violations(self, context: dict[str, Any], command: str, violations: tuple[str, ...]) -> None:
+        self.ledger.append("sandbox.violation", {**context, "command": command, "violations": list(violations)})
+
+    def sandbox_exec(self, argv: list[str]) -> RunResult:
+        """Run `argv` in exactly the sandbox a candidate gets, on a scratch copy of the deployed version."""
+        version, commit = self.deployed()
+        tree = self.versions.files(commit)
+        with self._runtime() as runtime:
+            workdir = Path(tempfile.mkdtemp(prefix="exec-", dir=runtime.scratch_dir()))
+            try:
+                for rel, data in tree.items():
+                    (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (workdir / rel).write_bytes(data)
+                env = {"RSILAB_LLM_SOCKET": str(runtime.broker.socket_path)}
+                return runtime.guarded(lambda: runtime.sandbox.run(argv, workdir, limits=runtime.limits, env=env))
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
 
     def _history(self) -> list[dict[str, Any]]:
         """Past proposals with their outcome, the reviewer's comment and the harness's errors on their
@@ -477,7 +510,7 @@ class Experiment:
             yield
 
     @contextmanager
-    def _runtime(self) -> Iterator[_Runtime]:
+    def _runtime(self, report: Report = _quiet) -> Iterator[_Runtime]:
         socket_dir = Path(tempfile.mkdtemp(prefix="rsilab-"))  # short path: unix socket paths are limited to 108 bytes
         llm, box = self.config.llm, self.config.sandbox
         budget = Budget(llm.budget.max_calls, llm.budget.max_tokens, llm.budget.max_dollars, llm.budget.max_tokens_per_call)
@@ -486,29 +519,58 @@ class Experiment:
             prices=Prices(llm.dollars_per_million_in, llm.dollars_per_million_out),
         )
         limits = Limits(box.cpu_seconds, box.memory_mb, box.file_size_mb, box.open_files, box.processes, box.wall_seconds)
+        warning = unsafe_warning(box.backend)
+        if warning:
+            warnings.warn(warning, stacklevel=3)
+            report("sandbox", warning)
         try:
             with broker:
-                yield _Runtime(broker, limits, self.root / STATE_DIR / "scratch")
+                sandbox = make_sandbox(box, llm_socket=broker.socket_path, protected=self.config.self_.protected)
+                yield _Runtime(self, broker, sandbox, limits)
         finally:
             shutil.rmtree(socket_dir, ignore_errors=True)
 
 
 class _Runtime:
-    """What a stage needs to run the self: the sandbox, the broker and the limits."""
+    """What a stage needs to run the self: the sandbox, the broker and the limits.
 
-    def __init__(self, broker: Broker, limits: Limits, scratch: Path) -> None:
-        self.broker, self.limits, self.scratch = broker, limits, scratch
-        self.sandbox = ProcessSandbox()
-        self.violations: list[str] = []
+    Every run is bracketed by a manifest of what it must not change (the deployed self, its
+    refs, the ledger) and its containment events go to the ledger as `sandbox.violation`.
+    """
 
-    def runner(self, tree: dict[str, bytes], command: str, on_progress: Progress | None = None) -> Callable[[bytes], Any]:
+    def __init__(self, experiment: Experiment, broker: Broker, sandbox: Sandbox, limits: Limits) -> None:
+        self.experiment, self.broker, self.sandbox, self.limits = experiment, broker, sandbox, limits
+        self.scratch = experiment.root / STATE_DIR / "scratch"
+        self.violations: list[str] = []  # of the last run
+
+    def scratch_dir(self) -> Path:
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        return self.scratch
+
+    def runner(
+        self, tree: dict[str, bytes], command: str, context: dict[str, Any] | None = None,
+        on_progress: Progress | None = None,
+    ) -> Callable[[bytes], Any]:
         def run(payload: bytes) -> Any:
-            result = run_self(tree, command, payload, sandbox=self.sandbox, broker=self.broker, limits=self.limits,
-                              scratch_root=self.scratch, on_progress=on_progress)
+            result = self.guarded(lambda: run_self(tree, command, payload, sandbox=self.sandbox, broker=self.broker,
+                                                   limits=self.limits, scratch_root=self.scratch,
+                                                   on_progress=on_progress))
             self.violations = list(result.result.violations)
+            if self.violations and context is not None:
+                self.experiment._record_violations(context, command, result.result.violations)
             return result
 
         return run
+
+    def guarded(self, run: Callable[[], Any]) -> Any:
+        """Run, then fail loudly if the deployed self, its refs or the ledger changed meanwhile."""
+        before = state_manifest(self.experiment.root)
+        result = run()
+        moved = changed(before, state_manifest(self.experiment.root))
+        if moved:
+            raise SandboxError(f"a sandboxed run changed what it must not: {', '.join(moved[:5])} — "
+                               "stop and inspect the experiment; `rsilab ledger verify` checks the ledger")
+        return result
 
 
 def available_templates() -> list[str]:

@@ -14,18 +14,23 @@ import pytest
 
 from rsilab.experiment import Experiment
 from rsilab.records import Assessment
-from rsilab.sandbox.process import Limits, ProcessSandbox, RunResult
+from rsilab import experiment as experiment_module
+from rsilab.sandbox.process import Limits, RunResult, Sandbox
 
 
-class RecordingSandbox(ProcessSandbox):
-    """The real process sandbox, which first records everything the self is given: files, env, argv."""
+class RecordingSandbox:
+    """The configured real sandbox, which first records everything the self is given: files, env, argv."""
 
     seen: ClassVar[list[dict[str, object]]] = []
 
-    def run(self, argv: Sequence[str], workdir: Path, *, limits: Limits, env: Mapping[str, str] | None = None) -> RunResult:
+    def __init__(self, real: Sandbox) -> None:
+        self.real, self.name, self.python = real, real.name, real.python
+
+    def run(self, argv: Sequence[str], workdir: Path, *, limits: Limits, env: Mapping[str, str] | None = None,
+            **options: object) -> RunResult:
         files = {str(p.relative_to(workdir)): p.read_bytes() for p in Path(workdir).rglob("*") if p.is_file()}
         self.seen.append({"argv": list(argv), "env": dict(env or {}), "files": files})
-        return super().run(argv, workdir, limits=limits, env=env)
+        return self.real.run(argv, workdir, limits=limits, env=env, **options)
 
 
 @pytest.mark.slow
@@ -33,7 +38,8 @@ def test_heldout_seeds_differ_each_round_and_neither_they_nor_targets_ever_reach
     demo_experiment: Experiment, monkeypatch: pytest.MonkeyPatch
 ):
     RecordingSandbox.seen = []
-    monkeypatch.setattr("rsilab.experiment.ProcessSandbox", RecordingSandbox)
+    real_factory = experiment_module.make_sandbox
+    monkeypatch.setattr(experiment_module, "make_sandbox", lambda *a, **k: RecordingSandbox(real_factory(*a, **k)))
     exp = demo_experiment
     exp.run(3)
 

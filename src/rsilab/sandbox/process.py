@@ -14,6 +14,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -57,9 +58,15 @@ class RunResult:
 
 
 class Sandbox(Protocol):
-    """An isolation backend: runs one command in `workdir` and reports what happened."""
+    """An isolation backend: runs one command in `workdir` and reports what happened.
+
+    `readonly` names paths in workdir the command may read but never change (protected
+    files, inputs the harness ships); `outputs` names files it writes for the harness to
+    read back. `python` is the argv prefix that runs a Python script inside this sandbox.
+    """
 
     name: str
+    python: tuple[str, ...]
 
     def run(
         self,
@@ -68,6 +75,8 @@ class Sandbox(Protocol):
         *,
         limits: Limits,
         env: Mapping[str, str] | None = None,
+        readonly: Sequence[str] = (),
+        outputs: Sequence[str] = (),
     ) -> RunResult: ...
 
 
@@ -75,6 +84,7 @@ class ProcessSandbox:
     """Rlimits + a fresh session per run; no namespaces (see the module docstring)."""
 
     name = "process"
+    python: tuple[str, ...] = (sys.executable, "-E", "-s", "-S")
 
     def run(
         self,
@@ -83,6 +93,8 @@ class ProcessSandbox:
         *,
         limits: Limits,
         env: Mapping[str, str] | None = None,
+        readonly: Sequence[str] = (),  # not enforced: this backend has no filesystem isolation
+        outputs: Sequence[str] = (),
     ) -> RunResult:
         argv = [str(a) for a in argv]
         workdir = Path(workdir).resolve()

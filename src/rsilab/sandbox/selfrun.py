@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,13 +63,15 @@ def run_self(
             target.write_bytes(data)
         (workdir / INPUT_FILE).write_bytes(payload)
         broker.reset()
-        argv = [sys.executable, "-E", "-s", "-S", "main.py", command, INPUT_FILE, OUTPUT_FILE]
+        argv = [*sandbox.python, "main.py", command, INPUT_FILE, OUTPUT_FILE]
         env = {"RSILAB_LLM_SOCKET": str(broker.socket_path)}
+        # The progress file is an output too: under bwrap only declared outputs come back out.
+        options = {"readonly": (INPUT_FILE,), "outputs": (OUTPUT_FILE, PROGRESS_FILE)}
         if on_progress is None:
-            result = sandbox.run(argv, workdir, limits=limits, env=env)
+            result = sandbox.run(argv, workdir, limits=limits, env=env, **options)
         else:  # the self's own count of finished tasks, for a progress bar only (see sandbox/progress.py)
             with ProgressWatcher(workdir / PROGRESS_FILE, on_progress):
-                result = sandbox.run(argv, workdir, limits=limits, env=env)
+                result = sandbox.run(argv, workdir, limits=limits, env=env, **options)
         return SelfRun(
             result=result,
             output=_read_untrusted(workdir / OUTPUT_FILE),

@@ -1,0 +1,292 @@
+"""The fallback sandbox where bubblewrap is missing: Landlock + seccomp, applied before exec.
+
+The command runs as a plain child process (rlimits, output to files, tree kill, as the
+process backend), and between fork and exec it is locked down:
+
+  - as root: into a per-run cgroup (pids cap, CPU), then dropped to the dedicated uid;
+  - Landlock: it may read and execute only the system directories, the interpreter and
+    the witness, and read and write only its scratch directory and a private tmp: the
+    experiment, the ledger, /proc and the rest of the host cannot be opened at all;
+  - seccomp: sockets other than AF_UNIX, ptrace, mount, namespaces, keyrings, bpf,
+    module loading and process_vm_* fail with EPERM/EACCES.
+
+Weaker than bwrap, and said so: no pid namespace (a self running as the harness's own
+uid — a non-root harness — can signal it; as root it runs as another uid and cannot),
+the scratch copy is the harness's own directory (protected files there are made
+read-only by ownership and checked by hash after the run), and there is no disk quota
+beyond RLIMIT_FSIZE per file.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+
+from rsilab.errors import SandboxError
+from rsilab.sandbox.bwrap import (
+    SYSTEM_DIRS,
+    _audit_violations,
+    _base_interpreter,
+    _clean,
+    _harness_site_dirs,
+    guard_policy,
+)
+from rsilab.sandbox.cgroup import RunCgroup
+from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit
+
+EXTRA = "landlock"
+DENIED_SYSCALLS = (
+    "ptrace", "mount", "umount2", "unshare", "setns", "pivot_root", "chroot", "bpf", "perf_event_open", "keyctl",
+    "add_key", "request_key", "kexec_load", "init_module", "finit_module", "delete_module", "process_vm_readv",
+    "process_vm_writev", "userfaultfd",
+)
+
+
+def landlock_problem() -> str | None:
+    """Why the landlock backend cannot run here, or None when it can."""
+    try:
+        import landlock.plumbing
+        import pyseccomp  # noqa: F401
+    except ImportError:
+        return f"the landlock backend needs its extra: pip install 'rsilab[{EXTRA}]'"
+    except OSError as e:  # pyseccomp loads libseccomp.so.2 at import
+        return f"the landlock backend needs libseccomp (apt-get install libseccomp2): {e}"
+    try:
+        version = landlock.plumbing.landlock_abi_version()
+    except Exception as e:  # the package raises its own error types for a missing LSM
+        return f"this kernel has no Landlock: {e}"
+    return None if version >= 1 else "this kernel has no Landlock"
+
+
+class LandlockSandbox:
+    name = "landlock"
+
+    def __init__(
+        self, *, protected: Sequence[str] = (), uid: int = 61000, site_packages: bool = False, llm_socket: Path | None = None
+    ) -> None:
+        problem = landlock_problem()
+        if problem:
+            raise SandboxError(problem)
+        self.protected = tuple(_clean(p) for p in protected)
+        self.as_root = os.geteuid() == 0
+        self.uid = uid
+        self.site_packages = site_packages
+        self.guard_dir = Path(str(resources.files("rsilab") / "sandbox" / "guard"))
+        self.interpreter = _reachable_interpreter() if self.as_root else _base_interpreter()
+        self.python: tuple[str, ...] = (str(self.interpreter), "-s", "-B")
+        if llm_socket is not None and self.as_root:
+            os.chmod(llm_socket.parent, 0o711)  # the self's uid must reach the socket, not list the directory
+
+    def run(
+        self,
+        argv: Sequence[str],
+        workdir: Path,
+        *,
+        limits: Limits,
+        env: Mapping[str, str] | None = None,
+        readonly: Sequence[str] = (),
+        outputs: Sequence[str] = (),
+    ) -> RunResult:
+        argv = [str(a) for a in argv]
+        workdir = Path(workdir).resolve()
+        if not argv:
+            raise SandboxError("cannot run an empty command")
+        if not workdir.is_dir():
+            raise SandboxError(f"cannot run {argv[0]!r}: workdir {workdir} is not a directory")
+        guarded = (*self.protected, *(_clean(p) for p in readonly))
+        outdir = Path(tempfile.mkdtemp(prefix="rsilab-run-"))
+        cgroup = RunCgroup.create(limits.processes) if self.as_root else None
+        fds: list[int] = []
+        host_workdir = workdir
+        try:
+            # The self works on a copy in a directory of its own under /tmp, so it never needs a
+            # path through the experiment (or a home directory only its owner may enter).
+            workdir = outdir / "self"
+            shutil.copytree(host_workdir, workdir, symlinks=True)
+            private_tmp = outdir / "tmp"
+            private_tmp.mkdir()
+            self._hand_over(workdir, private_tmp, guarded, outputs)
+            before = _hashes(workdir, guarded)
+            audit_fd = os.open(outdir / "audit", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fds.append(audit_fd)
+            child_env = self._environment(workdir, private_tmp, guarded, audit_fd, env or {})
+            lockdown = _Lockdown(self, workdir, private_tmp)
+            result = self._spawn(argv, workdir, child_env, outdir, limits, fds, cgroup, lockdown)
+            extra = _audit_violations(outdir / "audit")
+            moved = sorted(k for k in before if _hashes(workdir, guarded).get(k) != before[k])
+            extra += [f"protected-modified: {path}" for path in moved]
+            if cgroup is not None and cgroup.limit_hits():
+                extra.insert(0, f"process-limit: {cgroup.limit_hits()} fork(s) refused at {limits.processes} processes")
+            violations = tuple(dict.fromkeys((*result.violations, *extra)))[:20]
+            for rel in outputs:
+                _copy_back(workdir / _clean(rel), host_workdir / _clean(rel))
+            return RunResult(**{**result.__dict__, "violations": violations})
+        finally:
+            for fd in fds:
+                os.close(fd)
+            if cgroup is not None:
+                cgroup.remove()
+            shutil.rmtree(outdir, ignore_errors=True)
+
+    def _hand_over(self, workdir: Path, private_tmp: Path, guarded: Sequence[str], outputs: Sequence[str]) -> None:
+        """As root: the tree stays root's (read-only to the self), new files and outputs are the self's."""
+        for rel in outputs:
+            path = workdir / _clean(rel)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
+            if self.as_root:
+                os.chown(path, self.uid, self.uid)
+        for rel in guarded:
+            if (workdir / rel).is_file():
+                os.chmod(workdir / rel, 0o444)
+        if self.as_root:
+            os.chmod(workdir, 0o1777)  # sticky: the self may add files, never replace root's
+            os.chmod(private_tmp.parent, 0o711)  # reach its two directories, list nothing else
+            os.chown(private_tmp, self.uid, self.uid)
+
+    def _environment(
+        self, workdir: Path, private_tmp: Path, guarded: Sequence[str], audit_fd: int, env: Mapping[str, str]
+    ) -> dict[str, str]:
+        site = list(_harness_site_dirs()) if self.site_packages else []
+        broker = os.path.realpath(env["RSILAB_LLM_SOCKET"]) if env.get("RSILAB_LLM_SOCKET") else ""
+        policy = guard_policy(audit_fd, [str(workdir), str(private_tmp)], [str(workdir / p) for p in guarded], site, broker)
+        return {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(private_tmp), "LANG": "C.UTF-8",
+                "PYTHONDONTWRITEBYTECODE": "1", **env, "PYTHONPATH": str(self.guard_dir), "RSILAB_GUARD": policy}
+
+    def _spawn(
+        self, argv: list[str], workdir: Path, env: dict[str, str], outdir: Path, limits: Limits, fds: list[int],
+        cgroup: RunCgroup | None, lockdown: _Lockdown,
+    ) -> RunResult:
+        rlimits = _rlimits(limits)
+        uid = self.uid if self.as_root else None
+
+        def before_exec() -> None:
+            # Between fork and exec: raw syscalls and the prepared filters only.
+            if cgroup is not None:
+                cgroup.join_fn()
+            for which, soft, hard in rlimits:
+                resource.setrlimit(which, (soft, hard))
+            if uid is not None:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+            lockdown.apply()
+
+        with open(outdir / "stdout", "wb") as out, open(outdir / "stderr", "wb") as err:
+            start = time.monotonic()
+            try:
+                proc = subprocess.Popen(argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                        start_new_session=True, preexec_fn=before_exec, pass_fds=fds, close_fds=True)
+            except (OSError, subprocess.SubprocessError) as e:
+                raise SandboxError(f"cannot start {argv[0]!r} in the landlock sandbox: {e}") from e
+            timed_out = not _wait_for_exit(proc.pid, start + limits.wall_seconds)
+            _kill_tree(proc.pid)
+            if cgroup is not None:
+                cgroup.kill_all()
+            elif uid is not None:
+                _kill_everything_of(uid)  # no pid namespace: end every process of the sandbox's uid
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.monotonic() - start
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        cpu = usage.ru_utime + usage.ru_stime
+        if cgroup is not None:
+            cpu = cgroup.cpu_seconds() or cpu
+        return RunResult(
+            returncode=None if timed_out else proc.returncode,
+            stdout=_tail(outdir / "stdout"),
+            stderr=_tail(outdir / "stderr"),
+            wall_seconds=wall,
+            cpu_seconds=cpu,
+            timed_out=timed_out,
+            violations=_violations(proc.returncode, timed_out, cpu, limits),
+        )
+
+
+class _Lockdown:
+    """The Landlock ruleset and seccomp filter, built in the harness, applied in the child."""
+
+    def __init__(self, box: LandlockSandbox, workdir: Path, private_tmp: Path) -> None:
+        import pyseccomp
+        from landlock import Ruleset
+        from landlock.plumbing import FSAccess
+
+        self.ruleset = Ruleset()
+        read = FSAccess.EXECUTE | FSAccess.READ_FILE | FSAccess.READ_DIR
+        prefix = str(box.interpreter.parent.parent)  # <prefix>/bin/pythonX.Y
+        readable = [*(d for d in SYSTEM_DIRS if os.path.isdir(d)), prefix, str(box.guard_dir), "/etc"]
+        if box.site_packages:
+            readable += list(_harness_site_dirs())
+        self.ruleset.allow(*dict.fromkeys(readable), rules=read)
+        self.ruleset.allow(str(workdir), str(private_tmp))
+        self.ruleset.allow("/dev/null", "/dev/urandom", rules=FSAccess.all_file())
+        self.filter = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
+        self.filter.add_rule(pyseccomp.ERRNO(errno.EACCES), "socket", pyseccomp.Arg(0, pyseccomp.NE, socket.AF_UNIX))
+        for name in DENIED_SYSCALLS:
+            self.filter.add_rule(pyseccomp.ERRNO(errno.EPERM), name)
+
+    def apply(self) -> None:
+        self.ruleset.apply()
+        self.filter.load()
+
+
+def _copy_back(source: Path, target: Path) -> None:
+    """Return an output file to the harness without following a link the self may have planted."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        target.unlink(missing_ok=True)
+        return
+    with os.fdopen(fd, "rb") as handle, open(target, "wb") as out:
+        shutil.copyfileobj(handle, out)
+
+
+def _reachable_interpreter() -> Path:
+    """An interpreter of the harness's Python version that an unprivileged uid can reach and run.
+
+    The harness's own may live where others cannot enter (pyenv under /root, mode 0700); a
+    system one of the same version serves the self as well (it needs only the standard library).
+    """
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (_base_interpreter(), Path("/usr/bin") / version, Path("/usr/local/bin") / version):
+        if candidate.is_file() and _world_reachable(candidate.resolve()):
+            return candidate.resolve()
+    raise SandboxError(f"the landlock backend runs the self as an unprivileged uid, which cannot reach "
+                       f"{_base_interpreter()}: install {version} system-wide (apt-get install {version}) or use bwrap")
+
+
+def _world_reachable(path: Path) -> bool:
+    return bool(os.stat(path).st_mode & 0o001) and all(os.stat(p).st_mode & 0o001 for p in path.parents)
+
+
+def _hashes(workdir: Path, guarded: Sequence[str]) -> dict[str, str]:
+    found = {}
+    for rel in guarded:
+        path = workdir / rel
+        for item in [path] if path.is_file() else sorted(path.rglob("*")) if path.is_dir() else []:
+            if item.is_file():
+                found[str(item.relative_to(workdir))] = hashlib.sha256(item.read_bytes()).hexdigest()
+    return found
+
+
+def _kill_everything_of(uid: int) -> None:
+    """kill(-1, SIGKILL) as `uid`: reaches every process it owns, setsid or not, and nothing else."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)

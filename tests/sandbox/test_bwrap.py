@@ -1,0 +1,66 @@
+"""The bwrap backend's own contract: setup errors, exit codes, CPU accounting, site-packages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from redteam.lab import needs_bwrap
+from rsilab.errors import SandboxError
+from rsilab.sandbox.bwrap import BwrapSandbox, BwrapSettings
+from rsilab.sandbox.process import Limits
+
+pytestmark = needs_bwrap
+LIMITS = Limits(cpu_seconds=10, wall_seconds=30)
+
+
+def test_a_sandbox_that_cannot_be_set_up_raises_with_bwraps_reason(tmp_path: Path) -> None:
+    box = BwrapSandbox(llm_socket=tmp_path / "missing.sock")
+    with pytest.raises(SandboxError, match="could not set up the sandbox.*missing.sock"):
+        box.run(["true"], tmp_path, limits=LIMITS)
+
+
+def test_a_command_that_imitates_a_bwrap_error_is_reported_as_its_own_failure(tmp_path: Path) -> None:
+    result = BwrapSandbox().run(["sh", "-c", "echo 'bwrap: setup failed' >&2; exit 3"], tmp_path, limits=LIMITS)
+    assert result.returncode == 3 and "bwrap: setup failed" in result.stderr
+
+
+def test_a_command_killed_by_a_signal_reports_that_signal(tmp_path: Path) -> None:
+    result = BwrapSandbox().run(["sh", "-c", "kill -9 $$"], tmp_path, limits=LIMITS)
+    assert result.returncode == -9
+
+
+def test_cpu_time_of_grandchildren_is_counted(tmp_path: Path) -> None:
+    box = BwrapSandbox()
+    burn = "import time\nend = time.process_time() + 0.8\nwhile time.process_time() < end: pass"
+    code = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}], start_new_session=True)"
+    result = box.run([*box.python, "-c", code], tmp_path, limits=LIMITS)
+    assert result.ok and result.cpu_seconds >= 0.7
+
+
+def test_site_packages_are_hidden_unless_the_config_asks_for_them(tmp_path: Path) -> None:
+    probe = "import pydantic; print('found')"
+    hidden = BwrapSandbox()
+    shown = BwrapSandbox(settings=BwrapSettings(site_packages=True))
+    assert "ModuleNotFoundError" in hidden.run([*hidden.python, "-c", probe], tmp_path, limits=LIMITS).stderr
+    assert shown.run([*shown.python, "-c", probe], tmp_path, limits=LIMITS).stdout.strip() == "found"
+
+
+def test_the_tree_is_a_writable_copy_with_protected_files_and_inputs_read_only(tmp_path: Path) -> None:
+    (tmp_path / "alignment.toml").write_text("rules\n")
+    (tmp_path / "input.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    box = BwrapSandbox(protected=("alignment.toml",))
+    code = (
+        "import os\n"
+        "open('code.py', 'a').write('y = 2\\n')\n"
+        "for name in ('alignment.toml', 'input.json'):\n"
+        "    try:\n        open(name, 'a')\n        print('WROTE', name)\n"
+        "    except OSError as e:\n        print('denied', name)\n"
+        "open('out.json', 'w').write('{\"ok\": 1}')\n"
+    )
+    result = box.run([*box.python, "-c", code], tmp_path, limits=LIMITS, readonly=("input.json",), outputs=("out.json",))
+    assert "denied alignment.toml" in result.stdout and "denied input.json" in result.stdout, result.stderr
+    assert (tmp_path / "out.json").read_text() == '{"ok": 1}'  # outputs come back
+    assert (tmp_path / "code.py").read_text() == "x = 1\n"  # the copy changed, the harness's file did not
