@@ -31,3 +31,11 @@ class BudgetExceeded(RsilabError):
 
 class ProviderError(RsilabError):
     """An LLM provider failed in a way retries did not fix."""
+
+
+class TransientProviderError(ProviderError):
+    """An LLM provider failed in a way that may pass: a timeout, a dropped connection, 429 or 5xx."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds the server asked us to wait, if it said

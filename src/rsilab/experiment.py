@@ -24,10 +24,11 @@ from rsilab.assess.metrics import summary
 from rsilab.assess.runner import assess
 from rsilab.assess.weakness import weakness_report
 from rsilab.config import CONFIG_FILE, Config, load_config
-from rsilab.errors import RsilabError, StoreError
+from rsilab.errors import BudgetExceeded, RsilabError, StoreError
 from rsilab.llm.factory import make_provider
+from rsilab.llm.meter import MeteredProvider
 from rsilab.propose.stage import propose
-from rsilab.records import Assessment, Decision, Event, GateResult, Proposal, Verdict
+from rsilab.records import Assessment, Decision, Event, GateResult, Proposal, Usage, Verdict
 from rsilab.review.policy import decide
 from rsilab.sandbox.broker import Broker, Budget, Prices
 from rsilab.sandbox.process import Limits, ProcessSandbox
@@ -52,7 +53,7 @@ def _quiet(stage: str, message: str) -> None:
 class RoundResult:
     round: int
     candidate: str | None
-    outcome: str  # "deployed", "rejected", "awaiting-review"
+    outcome: str  # "deployed", "rejected", "awaiting-review", "budget-spent"
 
 
 class Experiment:
@@ -65,6 +66,7 @@ class Experiment:
         self.ledger = Ledger(state / "ledger.db", state / "ledger.head")
         self.artifacts = ArtifactStore(state / "artifacts")
         self.versions = VersionStore(self.root / SELF_DIR)
+        self.seed_plan: dict[int, dict[str, int]] = {}  # round → seeds to use instead of fresh ones (replay)
 
     # ---- creating -------------------------------------------------------------------------
 
@@ -120,8 +122,16 @@ class Experiment:
                 if current is None:
                     if len(self.ledger.events("round.completed")) >= rounds:
                         break
+                    if why := runtime.meter.spent("experiment"):  # no new round on a spent budget
+                        results.append(self._budget_spent(None, "experiment", why, runtime, report))
+                        break
                     current = self._start_round(report)
-                result = self._finish_round(current, runtime, report)
+                try:
+                    result = self._finish_round(current, runtime, report)
+                except BudgetExceeded:
+                    scope, why = runtime.meter.refused() or ("round", "budget spent")
+                    results.append(self._budget_spent(current["round"], scope, why, runtime, report))
+                    break
                 results.append(result)
                 if result.outcome == "awaiting-review":
                     break
@@ -161,7 +171,9 @@ class Experiment:
         number = len(self.ledger.events("round.started")) + 1
         parent, commit = self.deployed()
         # Fresh seeds each round, drawn by the harness and kept in the ledger, out of the self's reach.
-        seeds = {name: secrets.randbelow(2**31) for name in ("dev_seed", "heldout_seed", "smoke_seed")}
+        seeds = self.seed_plan.get(number) or {
+            name: secrets.randbelow(2**31) for name in ("dev_seed", "heldout_seed", "smoke_seed")
+        }
         payload = {"round": number, "parent": parent, "commit": commit, **seeds}
         self.ledger.append("round.started", payload)
         report("round", f"round {number} starts from {parent}")
@@ -172,6 +184,7 @@ class Experiment:
         in_round = lambda kind: [e.payload for e in self.ledger.events(kind) if e.payload.get("round") == number]  # noqa: E731
         parent_tree = self.versions.files(parent_commit)
         cfg = self.config
+        runtime.meter.start_round()
 
         # 1. assess the parent on the dev split: its failures are what the proposer may see.
         dev = self._assessment(number, parent, "dev", rnd["dev_seed"], cfg.assess.dev_n, parent_tree, runtime, report)
@@ -216,7 +229,8 @@ class Experiment:
             self.versions.set_deployed(candidate_commit)
             outcome = "deployed"
             report("deploy", f"{proposal.version} is deployed")
-        self.ledger.append("round.completed", {"round": number, "candidate": proposal.version, "outcome": outcome})
+        self.ledger.append("round.completed", {"round": number, "candidate": proposal.version, "outcome": outcome,
+                                               "usage": runtime.meter.usage("round").model_dump()})
         return RoundResult(number, proposal.version, outcome)
 
     def _assessment(
@@ -312,6 +326,26 @@ class Experiment:
 
     # ---- helpers --------------------------------------------------------------------------
 
+    def _budget_spent(self, number: int | None, scope: str, why: str, runtime: _Runtime, report: Report) -> RoundResult:
+        """A clean stop: the stage in flight recorded nothing, so `rsilab run` with a larger budget redoes it."""
+        number = number or len(self.ledger.events("round.started")) + 1
+        limit = getattr(self.config.llm, f"{scope}_budget")
+        self.ledger.append("budget.exhausted", {
+            "round": number, "scope": scope, "reason": why, "limit": limit.model_dump(),
+            "usage": runtime.meter.usage(scope).model_dump(), "round_usage": runtime.meter.usage("round").model_dump(),
+        })
+        report("budget", f"{why}; stopped cleanly — raise llm.{scope}_budget in {CONFIG_FILE} and run again to go on")
+        return RoundResult(number, None, "budget-spent")
+
+    def _spent_before(self) -> Usage:
+        """LLM use recorded by earlier runs: completed rounds, and rounds stopped by a budget."""
+        total = Usage()
+        for event in self.ledger.events("round.completed"):
+            total += Usage.model_validate(event.payload.get("usage", {}))
+        for event in self.ledger.events("budget.exhausted"):
+            total += Usage.model_validate(event.payload.get("round_usage", {}))
+        return total
+
     def _history(self) -> list[dict[str, Any]]:
         """Past proposals with their outcome and the reviewer's comment: fed to the next proposal."""
         history = []
@@ -347,14 +381,18 @@ class Experiment:
         socket_dir = Path(tempfile.mkdtemp(prefix="rsilab-"))  # short path: unix socket paths are limited to 108 bytes
         llm, box = self.config.llm, self.config.sandbox
         budget = Budget(llm.budget.max_calls, llm.budget.max_tokens, llm.budget.max_dollars, llm.budget.max_tokens_per_call)
+        price = llm.price()
+        # Round and experiment budgets are kept here; the broker keeps each candidate's.
+        meter = MeteredProvider(make_provider(llm), price, {"round": llm.round_budget, "experiment": llm.experiment_budget})
+        meter.preload("experiment", self._spent_before())
         broker = Broker(
-            make_provider(llm), socket_dir / "llm.sock", budget=budget,
-            prices=Prices(llm.dollars_per_million_in, llm.dollars_per_million_out),
+            meter, socket_dir / "llm.sock", budget=budget,
+            prices=Prices(price.dollars_per_million_in, price.dollars_per_million_out),
         )
         limits = Limits(box.cpu_seconds, box.memory_mb, box.file_size_mb, box.open_files, box.processes, box.wall_seconds)
         try:
             with broker:
-                yield _Runtime(broker, limits, self.root / STATE_DIR / "scratch")
+                yield _Runtime(broker, meter, limits, self.root / STATE_DIR / "scratch")
         finally:
             shutil.rmtree(socket_dir, ignore_errors=True)
 
@@ -362,8 +400,8 @@ class Experiment:
 class _Runtime:
     """What a stage needs to run the self: the sandbox, the broker and the limits."""
 
-    def __init__(self, broker: Broker, limits: Limits, scratch: Path) -> None:
-        self.broker, self.limits, self.scratch = broker, limits, scratch
+    def __init__(self, broker: Broker, meter: MeteredProvider, limits: Limits, scratch: Path) -> None:
+        self.broker, self.meter, self.limits, self.scratch = broker, meter, limits, scratch
         self.sandbox = ProcessSandbox()
         self.violations: list[str] = []
 
@@ -372,6 +410,8 @@ class _Runtime:
             result = run_self(tree, command, payload, sandbox=self.sandbox, broker=self.broker, limits=self.limits,
                               scratch_root=self.scratch)
             self.violations = list(result.result.violations)
+            if refused := self.meter.refused():  # the run went without calls it needed: its result is not kept
+                raise BudgetExceeded(refused[1])
             return result
 
         return run
