@@ -112,11 +112,11 @@ def print_events(console: Console, events: Iterable[Event]) -> None:
 def print_answer(console: Console, answer: Any) -> None:
     """`rsilab llm ask`: the model's text, then what it cost."""
     c = answer.completion
-    console.print(c.text, highlight=False, markup=False)
+    console.print(c.text, highlight=False, markup=False, soft_wrap=True)
     console.print(
         f"[dim]{answer.model} · {c.tokens_in} tokens in, {c.tokens_out} out ({c.finish_reason}) · "
         f"{answer.seconds:.2f} s, {answer.tokens_per_second:.1f} tokens/s · ${answer.dollars:.6f}[/dim]",
-        highlight=False,
+        highlight=False, soft_wrap=True,
     )
 
 

