@@ -79,6 +79,8 @@ def run(
     views.print_log(console, experiment.rows())
     if results and results[-1].outcome == "awaiting-review":
         raise typer.Exit(3)
+    if results and results[-1].outcome == "budget-spent":
+        raise typer.Exit(4)
 
 
 @app.command()
