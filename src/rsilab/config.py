@@ -99,7 +99,7 @@ class LLMConfig(Section):
     # openai-compatible (OpenAI, vLLM, SGLang, Ollama, llama.cpp server) and anthropic:
     base_url: str | None = None  # None: the vendor's own API
     api_key_env: str | None = None  # the harness's environment variable holding the key (never the key itself)
-    timeout_seconds: float = Field(default=120.0, gt=0)  # per attempt
+    timeout_seconds: float = Field(default=120.0, gt=0)  # per attempt; the embedded model is bounded by max_tokens
     max_retries: int = Field(default=3, ge=0)  # on timeouts, dropped connections, 429 and 5xx
     retry_backoff_seconds: float = Field(default=1.0, ge=0)  # doubled after each failed attempt
     max_concurrency: int = Field(default=4, ge=1)  # calls in flight at once, whatever the self asks

@@ -184,7 +184,7 @@ class Experiment:
         in_round = lambda kind: [e.payload for e in self.ledger.events(kind) if e.payload.get("round") == number]  # noqa: E731
         parent_tree = self.versions.files(parent_commit)
         cfg = self.config
-        runtime.meter.start_round()
+        runtime.meter.start_round(self._spent_in_round(number))
 
         # 1. assess the parent on the dev split: its failures are what the proposer may see.
         dev = self._assessment(number, parent, "dev", rnd["dev_seed"], cfg.assess.dev_n, parent_tree, runtime, report)
@@ -328,22 +328,30 @@ class Experiment:
 
     def _budget_spent(self, number: int | None, scope: str, why: str, runtime: _Runtime, report: Report) -> RoundResult:
         """A clean stop: the stage in flight recorded nothing, so `rsilab run` with a larger budget redoes it."""
+        # round_usage: what the unfinished round spent in this run, so the next run counts it too.
+        round_usage = runtime.meter.usage("round") if number is not None else Usage()
         number = number or len(self.ledger.events("round.started")) + 1
         limit = getattr(self.config.llm, f"{scope}_budget")
         self.ledger.append("budget.exhausted", {
             "round": number, "scope": scope, "reason": why, "limit": limit.model_dump(),
-            "usage": runtime.meter.usage(scope).model_dump(), "round_usage": runtime.meter.usage("round").model_dump(),
+            "usage": runtime.meter.usage(scope).model_dump(), "round_usage": round_usage.model_dump(),
         })
         report("budget", f"{why}; stopped cleanly — raise llm.{scope}_budget in {CONFIG_FILE} and run again to go on")
         return RoundResult(number, None, "budget-spent")
 
+    def _spent_in_round(self, number: int) -> Usage:
+        """What earlier runs spent on round `number` before a budget stopped them (each stop counts all so far)."""
+        stops = [e.payload for e in self.ledger.events("budget.exhausted") if e.payload["round"] == number]
+        return Usage.model_validate(stops[-1].get("round_usage", {})) if stops else Usage()
+
     def _spent_before(self) -> Usage:
-        """LLM use recorded by earlier runs: completed rounds, and rounds stopped by a budget."""
+        """LLM use recorded by earlier runs: completed rounds, and the unfinished one a budget stopped."""
+        completed = {e.payload["round"]: Usage.model_validate(e.payload.get("usage", {}))
+                     for e in self.ledger.events("round.completed")}
+        unfinished = {e.payload["round"] for e in self.ledger.events("budget.exhausted")} - completed.keys()
         total = Usage()
-        for event in self.ledger.events("round.completed"):
-            total += Usage.model_validate(event.payload.get("usage", {}))
-        for event in self.ledger.events("budget.exhausted"):
-            total += Usage.model_validate(event.payload.get("round_usage", {}))
+        for usage in [*completed.values(), *(self._spent_in_round(n) for n in unfinished)]:
+            total += usage
         return total
 
     def _history(self) -> list[dict[str, Any]]:

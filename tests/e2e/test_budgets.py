@@ -38,3 +38,8 @@ def test_spent_experiment_budget_stops_cleanly_with_an_event_and_a_raised_budget
     assert [p["outcome"] for p in completed] == ["rejected", "rejected", "deployed"]
     assert [p["usage"]["calls"] for p in completed] == [1, 1, 1]  # trusted counts, one proposal call a round
     assert resumed.ledger.verify().ok
+
+    # A later run counts what earlier runs spent, from the ledger: three calls of three leave no fourth round.
+    (exp.root / "rsilab.toml").write_text(_with_experiment_budget(3))
+    assert [r.outcome for r in Experiment(exp.root).run(4)] == ["budget-spent"]
+    assert exp.events("budget.exhausted")[-1].payload["reason"] == "experiment budget spent: 3 of 3 calls"

@@ -18,6 +18,7 @@ from rsilab.llm.guard import GuardedProvider
 from rsilab.llm.meter import MeteredProvider
 from rsilab.llm.openai_compat import OpenAICompatibleProvider
 from rsilab.llm.scripted import ScriptedProvider
+from rsilab.records import Usage
 from rsilab.sandbox.broker import Broker, BrokerHTTPError, Budget, chat_via_socket
 
 ANSWERS = ScriptedProvider([{"match": "capital of France", "responses": ["Paris"]}, {"match": ".", "responses": ["ok"]}])
@@ -154,6 +155,9 @@ def test_round_budget_counts_tokens_and_starts_afresh_each_round(server: ChatSer
     meter.start_round()
     assert meter.complete(ask("capital of France")).text == "Paris"
     assert meter.usage("experiment").calls == 2
+    meter.start_round(already_spent=Usage(tokens_in=4))  # a round resumed after earlier runs spent its budget
+    with pytest.raises(BudgetExceeded, match="round budget spent: 4 of 4 tokens"):
+        meter.complete(ask("capital of France"))
 
 
 def test_the_broker_forwards_to_the_provider_and_enforces_the_candidate_budget(server: ChatServer, tmp_path: Path):

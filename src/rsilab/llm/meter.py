@@ -64,9 +64,10 @@ class MeteredProvider:
         with self._lock:
             self._spent[scope] += usage
 
-    def start_round(self) -> None:
+    def start_round(self, already_spent: Usage = Usage()) -> None:
+        """A round begins (or resumes, having spent `already_spent` in earlier runs)."""
         with self._lock:
-            self._spent["round"] = Usage()
+            self._spent["round"] = already_spent
             if self._refusal and self._refusal[0] == "round":
                 self._refusal = None
 
