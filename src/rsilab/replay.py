@@ -38,13 +38,13 @@ class ReplayReport:
     @property
     def first_difference(self) -> int | None:
         """The index of the first round that differs (or that only one run has), or None."""
-        for i, (a, b) in enumerate(zip(self.original, self.replayed)):
+        for i, (a, b) in enumerate(zip(self.original, self.replayed, strict=False)):
             if a != b:
                 return i
         return None if len(self.original) == len(self.replayed) else min(len(self.original), len(self.replayed))
 
 
-def replay(source_root: Path, target_root: Path, report: Callable[[str, str], None] = lambda stage, message: None) -> ReplayReport:
+def replay(source_root: Path, target_root: Path, report: Callable[[str, str], None] = lambda s, m: None) -> ReplayReport:
     source = Experiment(source_root)
     cassette = source.config.llm.cassette
     if cassette is None:
@@ -60,7 +60,7 @@ def replay(source_root: Path, target_root: Path, report: Callable[[str, str], No
     while True:
         results = target.run(rounds, report=report)
         waiting = results[-1] if results and results[-1].outcome == "awaiting-review" else None
-        if waiting is None or waiting.candidate not in people:
+        if waiting is None or waiting.candidate is None or waiting.candidate not in people:
             break
         decision = people[waiting.candidate]
         target.decide(waiting.candidate, decision["approved"], decision["by"], decision["comment"], report=report)

@@ -48,7 +48,7 @@ class EmbeddedProvider:
             raise ProviderError(f"llama.cpp could not load {path}: {e}") from e
 
     def complete(self, request: ChatRequest) -> Completion:
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        messages: list[Any] = [{"role": m.role, "content": m.content} for m in request.messages]
         with self._lock:
             self._llama.reset()  # no reuse of the previous prompt's cache: same request, same answer
             try:

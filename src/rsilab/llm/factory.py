@@ -7,8 +7,14 @@ In replay mode only the cassette is made: no provider, no key, no network, no mo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rsilab.config import LLMConfig
 from rsilab.llm.base import Provider
+
+if TYPE_CHECKING:
+    from rsilab.llm.claude import AnthropicProvider
+    from rsilab.llm.openai_compat import OpenAICompatibleProvider
 
 
 def make_provider(config: LLMConfig) -> Provider:
@@ -55,15 +61,13 @@ def _base_provider(config: LLMConfig) -> Provider:
 
         return EmbeddedProvider(model_path=config.model_path, threads=config.threads, context_tokens=config.context_tokens,
                                 default_max_tokens=config.default_max_tokens)
-    remote = {"base_url": config.base_url, "api_key_env": config.api_key_env,
-              "timeout_seconds": config.timeout_seconds, "default_max_tokens": config.default_max_tokens}
-    assert config.model is not None  # config validation requires it for remote providers
+    remote: type[OpenAICompatibleProvider] | type[AnthropicProvider]
     if config.provider == "openai-compatible":
-        from rsilab.llm.openai_compat import OpenAICompatibleProvider
-
-        return OpenAICompatibleProvider(config.model, **remote)
-    if config.provider == "anthropic":
-        from rsilab.llm.claude import AnthropicProvider
-
-        return AnthropicProvider(config.model, **remote)
-    raise AssertionError(f"unhandled provider {config.provider!r}")  # config validation lists the allowed ones
+        from rsilab.llm.openai_compat import OpenAICompatibleProvider as remote
+    elif config.provider == "anthropic":
+        from rsilab.llm.claude import AnthropicProvider as remote
+    else:
+        raise AssertionError(f"unhandled provider {config.provider!r}")  # config validation lists the allowed ones
+    assert config.model is not None  # config validation requires it for remote providers
+    return remote(config.model, base_url=config.base_url, api_key_env=config.api_key_env,
+                  timeout_seconds=config.timeout_seconds, default_max_tokens=config.default_max_tokens)

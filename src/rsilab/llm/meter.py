@@ -64,10 +64,10 @@ class MeteredProvider:
         with self._lock:
             self._spent[scope] += usage
 
-    def start_round(self, already_spent: Usage = Usage()) -> None:
+    def start_round(self, already_spent: Usage | None = None) -> None:
         """A round begins (or resumes, having spent `already_spent` in earlier runs)."""
         with self._lock:
-            self._spent["round"] = already_spent
+            self._spent["round"] = already_spent or Usage()
             if self._refusal and self._refusal[0] == "round":
                 self._refusal = None
 
