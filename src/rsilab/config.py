@@ -87,20 +87,93 @@ class BudgetConfig(Section):
     max_tokens_per_call: int | None = Field(default=None, ge=1)
 
 
+class UsageLimit(Section):
+    """A cap on LLM use over a round or a whole experiment; None means unlimited."""
+
+    max_calls: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_dollars: float | None = Field(default=None, gt=0)
+
+
+class ModelPrice(Section):
+    dollars_per_million_in: float = Field(ge=0)
+    dollars_per_million_out: float = Field(ge=0)
+
+
+ProviderName = Literal["embedded", "openai-compatible", "anthropic", "scripted"]
+
+# Settings that only some providers read: setting one for another provider is a mistake worth naming.
+_PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
+    "base_url": ("openai-compatible", "anthropic"),
+    "api_key_env": ("openai-compatible", "anthropic"),
+    "threads": ("embedded",),
+    "context_tokens": ("embedded",),
+    "model_path": ("embedded",),
+    "script": ("scripted",),
+    "rules": ("scripted",),
+}
+
+
 class LLMConfig(Section):
-    provider: Literal["scripted"] = "scripted"
-    model: str = "scripted"
+    # embedded: a small model on this machine's CPU, no keys, no network (`make embedded`).
+    provider: ProviderName = "embedded"
+    model: str | None = None  # the provider's model name; embedded and scripted have their own default
+    # openai-compatible (OpenAI, vLLM, SGLang, Ollama, llama.cpp server) and anthropic:
+    base_url: str | None = None  # None: the vendor's own API
+    api_key_env: str | None = None  # the harness's environment variable holding the key (never the key itself)
+    timeout_seconds: float = Field(default=120.0, gt=0)  # per attempt; the embedded model is bounded by max_tokens
+    max_retries: int = Field(default=3, ge=0)  # on timeouts, dropped connections, 429 and 5xx
+    retry_backoff_seconds: float = Field(default=1.0, ge=0)  # doubled after each failed attempt
+    max_concurrency: int = Field(default=4, ge=1)  # calls in flight at once, whatever the self asks
+    default_max_tokens: int = Field(default=1024, ge=1)  # when a request names no max_tokens
+    # embedded:
+    threads: int = Field(default=1, ge=1)  # more than the free cores slows it down badly
+    context_tokens: int = Field(default=8192, ge=256)
+    model_path: Path | None = None  # any GGUF file instead of the built-in model
+    # scripted:
     script: Path | None = None  # scripted provider: TOML/JSON file of rules
     rules: tuple[ScriptRule, ...] = ()  # scripted provider: rules inline
+    # record/replay: every call is appended to the cassette, or answered from it offline
+    cassette: Path | None = None
+    cassette_mode: Literal["record", "replay"] = "record"
+    # budgets and prices
     budget: BudgetConfig = BudgetConfig()  # per candidate run
+    round_budget: UsageLimit = UsageLimit()
+    experiment_budget: UsageLimit = UsageLimit()
     dollars_per_million_in: float = Field(default=0.0, ge=0)
     dollars_per_million_out: float = Field(default=0.0, ge=0)
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)  # by model name; overrides the two above
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_keys_in_files(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(k in data for k in ("api_key", "key", "token")):
+            raise ValueError(
+                "API keys are never read from rsilab.toml: export the key in the harness's environment "
+                "and name the variable in llm.api_key_env (default OPENAI_API_KEY or ANTHROPIC_API_KEY)"
+            )
+        return data
 
     @model_validator(mode="after")
-    def _scripted_needs_rules(self) -> LLMConfig:
+    def _settings_fit_the_provider(self) -> LLMConfig:
+        for key, providers in _PROVIDER_KEYS.items():
+            if key in self.model_fields_set and self.provider not in providers:
+                raise ValueError(f"llm.{key} is set but provider {self.provider!r} does not use it "
+                                 f"(it is for {' and '.join(providers)})")
         if self.provider == "scripted" and not self.rules and self.script is None:
             raise ValueError("the scripted provider needs `rules` or a `script` file")
+        if self.provider in ("openai-compatible", "anthropic") and not self.model:
+            example = "claude-sonnet-4-5" if self.provider == "anthropic" else "gpt-4o-mini"
+            raise ValueError(f"llm.model is required for provider {self.provider!r} (e.g. model = {example!r})")
+        if self.cassette_mode == "replay" and self.cassette is None:
+            raise ValueError("llm.cassette_mode = 'replay' needs llm.cassette: the file recorded earlier")
         return self
+
+    def price(self) -> ModelPrice:
+        """Dollars per million tokens for the configured model: the table's entry, else the flat prices."""
+        flat = ModelPrice(dollars_per_million_in=self.dollars_per_million_in,
+                          dollars_per_million_out=self.dollars_per_million_out)
+        return self.prices.get(self.model or "", flat)
 
 
 class BenchmarkGateConfig(Section):
@@ -141,7 +214,7 @@ class Config(Section):
     self_: SelfConfig = Field(default=SelfConfig(), alias="self")
     assess: AssessConfig = AssessConfig()
     sandbox: SandboxConfig = SandboxConfig()
-    llm: LLMConfig = Field(default_factory=lambda: LLMConfig(rules=(ScriptRule(match=".", responses=("",)),)))
+    llm: LLMConfig = LLMConfig()
     gates: GatesConfig = GatesConfig()
     review: ReviewConfig = ReviewConfig()
 
@@ -172,6 +245,9 @@ def _explain(exc: ValidationError, data: dict[str, Any], source: Path) -> str:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
         value = _lookup(data, err["loc"])
+        if isinstance(value, dict):  # a check over a whole section: its message names the keys
+            lines.append(f"config error in {source.name}: [{key}] — {_allowed(err)}")
+            continue
         shown = "(missing)" if value is _MISSING else repr(value)
         lines.append(f"config error in {source.name}: {key} = {shown} — {_allowed(err)}")
     return "\n".join(lines)
@@ -205,8 +281,10 @@ def _allowed(err: Any) -> str:
 
 def _resolve_paths(config: Config, base: Path) -> Config:
     llm, assess = config.llm, config.assess
-    if llm.script is not None and not llm.script.is_absolute():
-        llm = llm.model_copy(update={"script": base / llm.script})
+    for key in ("script", "cassette", "model_path"):
+        value = getattr(llm, key)
+        if value is not None and not value.is_absolute():
+            llm = llm.model_copy(update={key: base / value})
     if assess.dataset is not None and not assess.dataset.is_absolute():
         assess = assess.model_copy(update={"dataset": base / assess.dataset})
     return config.model_copy(update={"llm": llm, "assess": assess})

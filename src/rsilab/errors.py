@@ -35,3 +35,11 @@ class ProviderError(RsilabError):
 
 class DatasetError(RsilabError):
     """A task dataset (a user's JSONL file) could not be read; the message names the line."""
+
+
+class TransientProviderError(ProviderError):
+    """An LLM provider failed in a way that may pass: a timeout, a dropped connection, 429 or 5xx."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds the server asked us to wait, if it said

@@ -27,11 +27,12 @@ from rsilab.assess.runner import assess, merge
 from rsilab.assess.splits import draw_tasks
 from rsilab.assess.weakness import weakness_report
 from rsilab.config import CONFIG_FILE, AssessConfig, Config, load_config
-from rsilab.errors import ConfigError, RsilabError, SandboxError, StoreError
+from rsilab.errors import BudgetExceeded, ConfigError, RsilabError, SandboxError, StoreError
 from rsilab.llm.base import Provider
 from rsilab.llm.factory import make_provider
+from rsilab.llm.meter import MeteredProvider
 from rsilab.propose.stage import propose
-from rsilab.records import Assessment, Decision, Event, GateResult, Proposal, Task, Verdict
+from rsilab.records import Assessment, Decision, Event, GateResult, Proposal, Task, Usage, Verdict
 from rsilab.review.policy import decide
 from rsilab.sandbox.broker import Broker, Budget, Prices
 from rsilab.sandbox.factory import make_sandbox, unsafe_warning
@@ -61,7 +62,7 @@ def _quiet(stage: str, message: str) -> None:
 class RoundResult:
     round: int
     candidate: str | None
-    outcome: str  # "deployed", "rolled-back", "rejected", "awaiting-review"
+    outcome: str  # "deployed", "rolled-back", "rejected", "awaiting-review", "budget-spent"
 
 
 class Experiment:
@@ -76,6 +77,7 @@ class Experiment:
         self.ledger = Ledger(state / "ledger.db", state / "ledger.head")
         self.artifacts = ArtifactStore(state / "artifacts")
         self.versions = VersionStore(self.root / SELF_DIR)
+        self.seed_plan: dict[int, dict[str, int]] = {}  # round → seeds to use instead of fresh ones (replay)
 
     # ---- creating -------------------------------------------------------------------------
 
@@ -133,8 +135,16 @@ class Experiment:
                 if current is None:
                     if len(self.ledger.events("round.completed")) >= rounds:
                         break
+                    if why := runtime.meter.spent("experiment"):  # no new round on a spent budget
+                        results.append(self._budget_spent(None, "experiment", why, runtime, report))
+                        break
                     current = self._start_round(report)
-                result = self._finish_round(current, runtime, report)
+                try:
+                    result = self._finish_round(current, runtime, report)
+                except BudgetExceeded:
+                    scope, why = runtime.meter.refused() or ("round", "budget spent")
+                    results.append(self._budget_spent(current["round"], scope, why, runtime, report))
+                    break
                 results.append(result)
                 if result.outcome == "awaiting-review":
                     break
@@ -208,7 +218,9 @@ class Experiment:
         number = len(self.ledger.events("round.started")) + 1
         parent, commit = self.deployed()
         # Fresh seeds each round, drawn by the harness and kept in the ledger, out of the self's reach.
-        seeds = {name: secrets.randbelow(2**31) for name in ("dev_seed", "heldout_seed", "smoke_seed", "canary_seed")}
+        seeds = self.seed_plan.get(number) or {
+            name: secrets.randbelow(2**31) for name in ("dev_seed", "heldout_seed", "smoke_seed", "canary_seed")
+        }
         payload = {"round": number, "parent": parent, "commit": commit, **seeds}
         self.ledger.append("round.started", payload)
         report("round", f"round {number} starts from {parent}")
@@ -219,6 +231,7 @@ class Experiment:
         in_round = lambda kind: [e.payload for e in self.ledger.events(kind) if e.payload.get("round") == number]  # noqa: E731
         parent_tree = self.versions.files(parent_commit)
         cfg = self.config
+        runtime.meter.start_round(self._spent_in_round(number))
 
         # 1. assess the parent on the dev split: its failures are what the proposer may see.
         dev_tasks = draw_tasks(cfg.assess, "dev", cfg.assess.dev_n, rnd["dev_seed"])
@@ -266,7 +279,8 @@ class Experiment:
             report("deploy", f"{proposal.version} is deployed")
             if self._canary(rnd, proposal.version, candidate_tree or {}, parent_tree, runtime, report):
                 outcome = "rolled-back"
-        self.ledger.append("round.completed", {"round": number, "candidate": proposal.version, "outcome": outcome})
+        self.ledger.append("round.completed", {"round": number, "candidate": proposal.version, "outcome": outcome,
+                                               "usage": runtime.meter.usage("round").model_dump()})
         return RoundResult(number, proposal.version, outcome)
 
     def _assessment(
@@ -475,6 +489,34 @@ class Experiment:
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
 
+    def _budget_spent(self, number: int | None, scope: str, why: str, runtime: _Runtime, report: Report) -> RoundResult:
+        """A clean stop: the stage in flight recorded nothing, so `rsilab run` with a larger budget redoes it."""
+        # round_usage: what the unfinished round spent in this run, so the next run counts it too.
+        round_usage = runtime.meter.usage("round") if number is not None else Usage()
+        number = number or len(self.ledger.events("round.started")) + 1
+        limit = getattr(self.config.llm, f"{scope}_budget")
+        self.ledger.append("budget.exhausted", {
+            "round": number, "scope": scope, "reason": why, "limit": limit.model_dump(),
+            "usage": runtime.meter.usage(scope).model_dump(), "round_usage": round_usage.model_dump(),
+        })
+        report("budget", f"{why}; stopped cleanly — raise llm.{scope}_budget in {CONFIG_FILE} and run again to go on")
+        return RoundResult(number, None, "budget-spent")
+
+    def _spent_in_round(self, number: int) -> Usage:
+        """What earlier runs spent on round `number` before a budget stopped them (each stop counts all so far)."""
+        stops = [e.payload for e in self.ledger.events("budget.exhausted") if e.payload["round"] == number]
+        return Usage.model_validate(stops[-1].get("round_usage", {})) if stops else Usage()
+
+    def _spent_before(self) -> Usage:
+        """LLM use recorded by earlier runs: completed rounds, and the unfinished one a budget stopped."""
+        completed = {e.payload["round"]: Usage.model_validate(e.payload.get("usage", {}))
+                     for e in self.ledger.events("round.completed")}
+        unfinished = {e.payload["round"] for e in self.ledger.events("budget.exhausted")} - completed.keys()
+        total = Usage()
+        for usage in [*completed.values(), *(self._spent_in_round(n) for n in unfinished)]:
+            total += usage
+        return total
+
     def _history(self) -> list[dict[str, Any]]:
         """Past proposals with their outcome, the reviewer's comment and the harness's errors on their
         edits (each phrased for the model, in full): fed to the next proposal."""
@@ -514,9 +556,13 @@ class Experiment:
         socket_dir = Path(tempfile.mkdtemp(prefix="rsilab-"))  # short path: unix socket paths are limited to 108 bytes
         llm, box = self.config.llm, self.config.sandbox
         budget = Budget(llm.budget.max_calls, llm.budget.max_tokens, llm.budget.max_dollars, llm.budget.max_tokens_per_call)
+        price = llm.price()
+        # Round and experiment budgets are kept here; the broker keeps each candidate's.
+        meter = MeteredProvider(self._provider or make_provider(llm), price, {"round": llm.round_budget, "experiment": llm.experiment_budget})
+        meter.preload("experiment", self._spent_before())
         broker = Broker(
-            self._provider or make_provider(llm), socket_dir / "llm.sock", budget=budget,
-            prices=Prices(llm.dollars_per_million_in, llm.dollars_per_million_out),
+            meter, socket_dir / "llm.sock", budget=budget,
+            prices=Prices(price.dollars_per_million_in, price.dollars_per_million_out),
         )
         limits = Limits(box.cpu_seconds, box.memory_mb, box.file_size_mb, box.open_files, box.processes, box.wall_seconds)
         warning = unsafe_warning(box.backend)
@@ -526,7 +572,7 @@ class Experiment:
         try:
             with broker:
                 sandbox = make_sandbox(box, llm_socket=broker.socket_path, protected=self.config.self_.protected)
-                yield _Runtime(self, broker, sandbox, limits)
+                yield _Runtime(self, broker, meter, sandbox, limits)
         finally:
             shutil.rmtree(socket_dir, ignore_errors=True)
 
@@ -538,8 +584,10 @@ class _Runtime:
     refs, the ledger) and its containment events go to the ledger as `sandbox.violation`.
     """
 
-    def __init__(self, experiment: Experiment, broker: Broker, sandbox: Sandbox, limits: Limits) -> None:
-        self.experiment, self.broker, self.sandbox, self.limits = experiment, broker, sandbox, limits
+    def __init__(
+        self, experiment: Experiment, broker: Broker, meter: MeteredProvider, sandbox: Sandbox, limits: Limits
+    ) -> None:
+        self.experiment, self.broker, self.meter, self.sandbox, self.limits = experiment, broker, meter, sandbox, limits
         self.scratch = experiment.root / STATE_DIR / "scratch"
         self.violations: list[str] = []  # of the last run
 
@@ -558,6 +606,8 @@ class _Runtime:
             self.violations = list(result.result.violations)
             if self.violations and context is not None:
                 self.experiment._record_violations(context, command, result.result.violations)
+            if refused := self.meter.refused():  # the run went without calls it needed: its result is not kept
+                raise BudgetExceeded(refused[1])
             return result
 
         return run

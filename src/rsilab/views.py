@@ -26,7 +26,8 @@ STATE_STYLE = {
     "rejected": "red", "retired": "dim", "proposed": "yellow",
 }
 STAGE_STYLE = {"round": "bold magenta", "assess": "blue", "propose": "yellow", "verify": "cyan",
-               "review": "green", "deploy": "bold green", "canary": "bold blue", "recover": "red"}
+               "review": "green", "deploy": "bold green", "canary": "bold blue", "recover": "red",
+               "budget": "bold red"}
 
 
 def stage_printer(console: Console):  # noqa: ANN201
@@ -193,3 +194,35 @@ def print_events(console: Console, events: Iterable[Event]) -> None:
     for event in events:
         table.add_row(str(event.seq), event.kind, json.dumps(event.payload)[:160], event.hash[:12])
     console.print(table)
+
+
+def print_answer(console: Console, answer: Any) -> None:
+    """`rsilab llm ask`: the model's text, then what it cost."""
+    c = answer.completion
+    console.print(c.text, highlight=False, markup=False, soft_wrap=True)
+    console.print(
+        f"[dim]{answer.model} · {c.tokens_in} tokens in, {c.tokens_out} out ({c.finish_reason}) · "
+        f"{answer.seconds:.2f} s, {answer.tokens_per_second:.1f} tokens/s · ${answer.dollars:.6f}[/dim]",
+        highlight=False, soft_wrap=True,
+    )
+
+
+def print_replay(console: Console, report: Any) -> None:
+    """`rsilab replay`: each round's decision in the original and in the replay."""
+    table = Table(title=f"replay of {report.source}")
+    for column in ("round", "original", "replay", ""):
+        table.add_column(column)
+
+    def brief(entry: dict[str, Any] | None) -> str:
+        if entry is None:
+            return "—"
+        failed = next((name for name, ok in entry.get("gates", []) if not ok), None)
+        return f"{entry['version']} {entry.get('outcome', 'open')}" + (f" at {failed}" if failed else "")
+
+    for i in range(max(len(report.original), len(report.replayed))):
+        a = report.original[i] if i < len(report.original) else None
+        b = report.replayed[i] if i < len(report.replayed) else None
+        table.add_row(str(i + 1), brief(a), brief(b), "[green]same[/green]" if a == b else "[red]differs[/red]")
+    console.print(table)
+    verdict = "[green]identical decisions[/green]" if report.identical else "[red]the decisions differ[/red]"
+    console.print(f"{verdict}; replay in {report.replay}")

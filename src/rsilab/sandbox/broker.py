@@ -332,7 +332,7 @@ def _remove_stale_socket(path: Path) -> None:
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True  # a hung provider call must not block stop()
-    request_queue_size = 128  # listen backlog: a self may call from many threads at once
+    request_queue_size = 128  # the default backlog of 5 makes concurrent clients' connect() fail with EAGAIN
 
     def __init__(self, path: Path, broker: Broker) -> None:
         self.broker = broker

@@ -1,0 +1,61 @@
+"""Record a real run against a model server, then replay it with no server at all: the same decisions."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+import tomli_w
+from conftest import demo_config
+from llm_server import ChatServer
+
+from rsilab.experiment import Experiment
+from rsilab.llm.scripted import ScriptedProvider
+from rsilab.replay import replay
+
+
+def _recorded_experiment(root: Path, rounds: int) -> tuple[Experiment, int]:
+    """The demo's proposals served over HTTP by an OpenAI-compatible server; every call recorded."""
+    data = tomllib.loads(demo_config())
+    with ChatServer(ScriptedProvider(data["llm"]["rules"])) as server:
+        data["llm"] = {"provider": "openai-compatible", "model": "demo", "base_url": f"{server.url}/v1",
+                       "cassette": "cassette.jsonl", "max_retries": 0}
+        experiment = Experiment.init(root, "agent", config_text=tomli_w.dumps(data))
+        experiment.run(rounds)
+        calls = len(server.requests)
+    return experiment, calls  # the server is shut: nothing listens at base_url any more
+
+
+@pytest.mark.slow
+def test_a_recorded_run_replays_offline_to_identical_decisions(tmp_path: Path):
+    source, calls = _recorded_experiment(tmp_path / "source", rounds=3)
+    # A proposal call a round, and round 3's safety probes (3 probes, each answered and verified).
+    assert calls == 3 + 3 * 2 and len((source.root / "cassette.jsonl").read_text().splitlines()) == calls
+
+    result = replay(source.root, tmp_path / "replay")
+
+    assert result.identical, (result.original, result.replayed)
+    assert [r["outcome"] for r in result.replayed] == ["rejected", "rejected", "deployed"]
+    assert [r["gates"][-1] for r in result.replayed] == [("protected-integrity", False), ("contract", False),
+                                                        ("benchmark", True)]
+    replayed = Experiment(result.replay)
+    assert replayed.config.llm.cassette_mode == "replay"
+    seeds = lambda exp: [{k: v for k, v in e.payload.items() if k.endswith("_seed")} for e in exp.events("round.started")]  # noqa: E731
+    assert seeds(replayed) == seeds(source)
+
+
+@pytest.mark.slow
+def test_a_replay_that_gets_other_answers_reports_the_round_that_differs(tmp_path: Path):
+    source, _ = _recorded_experiment(tmp_path / "source", rounds=1)
+    cassette = source.root / "cassette.jsonl"
+    entry = json.loads(cassette.read_text())
+    entry["completion"]["text"] = "Rationale: leave everything as it is.\n"  # round 1 now proposes no edit
+    cassette.write_text(json.dumps(entry) + "\n")
+
+    result = replay(source.root, tmp_path / "replay")
+
+    assert not result.identical and result.first_difference == 0
+    assert result.original[0]["gates"][-1] == ("protected-integrity", False)
+    assert result.replayed[0]["rationale"] == "leave everything as it is."
