@@ -27,9 +27,16 @@ def test_original_range_gate_rejects_a_drop_beyond_the_margin_and_accepts_within
     parent = _assessment("v1", {1: [True] * 100, 2: [True] * 100})
     small_drop = _assessment("v2", {1: [True] * 100, 2: [True] * 98 + [False] * 2})
     big_drop = _assessment("v3", {1: [True] * 90 + [False] * 10, 2: [True] * 100})
-    assert gates.original_range(parent, small_drop, digits=2, margin=0.02).passed
-    rejected = gates.original_range(parent, big_drop, digits=2, margin=0.02)
+    assert gates.original_range(parent, small_drop, digits=2, margin=0.02, threshold=0.95).passed
+    rejected = gates.original_range(parent, big_drop, digits=2, margin=0.02, threshold=0.95)
     assert not rejected.passed and rejected.evidence["candidate_accuracy"] == 0.95
+
+
+def test_original_range_gate_rejects_a_length_falling_below_threshold_even_within_the_margin():
+    parent = _assessment("v1", {n: [True] * 100 for n in range(1, 6)})
+    one_length_slips = _assessment("v2", {1: [True] * 92 + [False] * 8, **{n: [True] * 100 for n in range(2, 6)}})
+    gate = gates.original_range(parent, one_length_slips, digits=5, margin=0.02, threshold=0.95)
+    assert not gate.passed and gate.evidence["fell_below_threshold"] == {"1": 0.92}
 
 
 def test_targeted_length_gate_needs_a_significant_paired_gain_at_that_length():

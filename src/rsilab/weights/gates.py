@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rsilab.records import Assessment, GateResult, Proposal
 from rsilab.verify.stats import mcnemar, paired_bootstrap_interval
+from rsilab.weights.frontier import by_length
 
 
 def weights_present(proposal: Proposal, weights: str | None) -> GateResult:
@@ -26,16 +27,23 @@ def answers(candidate: Assessment) -> GateResult:
     return GateResult(name=name, passed=True, summary=f"answered all {candidate.n} held-out problems", evidence=evidence)
 
 
-def original_range(parent: Assessment, candidate: Assessment, digits: int, margin: float) -> GateResult:
-    """Held-out accuracy on lengths 1..digits must not drop by more than `margin` (paired)."""
+def original_range(parent: Assessment, candidate: Assessment, digits: int, margin: float, threshold: float) -> GateResult:
+    """Held-out accuracy on lengths 1..digits must not drop by more than `margin` (paired), and
+    no length there may fall below `threshold` where the parent met it (the frontier never moves back)."""
     name = "original-range"
     pairs = _paired(parent, candidate, lambda length: length <= digits)
     diff, low, high = paired_bootstrap_interval([float(c) - float(p) for p, c in pairs])
     before, after = _rate(p for p, _ in pairs), _rate(c for _, c in pairs)
+    parent_by, candidate_by = by_length(parent), by_length(candidate)
+    fell = [n for n in range(1, digits + 1)
+            if parent_by.get(n, 0.0) >= threshold and candidate_by.get(n, 0.0) < threshold]
     evidence = {"lengths": [1, digits], "n": len(pairs), "parent_accuracy": before, "candidate_accuracy": after,
-                "accuracy_delta": [round(diff, 4), round(low, 4), round(high, 4)], "margin": margin}
-    passed = bool(pairs) and diff >= -margin
+                "accuracy_delta": [round(diff, 4), round(low, 4), round(high, 4)], "margin": margin,
+                "fell_below_threshold": {str(n): round(candidate_by[n], 4) for n in fell}}
+    passed = bool(pairs) and diff >= -margin and not fell
     summary = f"1–{digits} digits: {before:.1%} → {after:.1%} (Δ {diff:+.1%}, allowed -{margin:.0%})"
+    if fell:
+        summary += "; fell below " + f"{threshold:.0%} at " + ", ".join(f"{n} digits ({candidate_by[n]:.0%})" for n in fell)
     return GateResult(name=name, passed=passed, summary=summary, evidence=evidence)
 
 

@@ -244,7 +244,7 @@ class WeightsLoop:
                 number, [(rnd["parent"], rnd["weights"]), (version, weights)], "heldout", rnd["heldout_seed"], lengths, report
             )
             if passed(gates.answers(candidate_heldout)):
-                if passed(gates.original_range(parent_heldout, candidate_heldout, cfg.original_digits, cfg.margin)):
+                if passed(gates.original_range(parent_heldout, candidate_heldout, cfg.original_digits, cfg.margin, cfg.threshold)):
                     passed(gates.targeted_length(parent_heldout, candidate_heldout, target, cfg.alpha))
         verdict = Verdict(version=version, gates=tuple(results), violations=tuple(self.violations))
         failed = verdict.failed_gate

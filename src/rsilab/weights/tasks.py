@@ -29,11 +29,19 @@ def addition(n_per_length: int, seed: int, lengths: Iterable[int]) -> list[Task]
 
 
 def mixed_lengths(n: int, seed: int, max_length: int) -> list[tuple[str, str]]:
-    """Labelled original-range data (for pretraining and replay): operand lengths 1..max_length."""
+    """Labelled original-range data (for pretraining and replay).
+
+    The longer operand's length is uniform in 1..max_length (so short sums are not rare);
+    the other operand has the same length half the time, else any shorter one.
+    """
     rng = random.Random(seed)
     out = []
     for _ in range(n):
-        a, b = _number(rng, rng.randint(1, max_length)), _number(rng, rng.randint(1, max_length))
+        longer = rng.randint(1, max_length)
+        other = longer if rng.random() < 0.5 else rng.randint(1, longer)
+        a, b = _number(rng, longer), _number(rng, other)
+        if rng.random() < 0.5:
+            a, b = b, a
         out.append((f"{a}+{b}", str(a + b)))
     return out
 

@@ -28,10 +28,12 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(width)
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
 
-    def forward(self, x: torch.Tensor, cache: list | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rotary: torch.Tensor | None, cache: list | None = None) -> torch.Tensor:
         b, t, c = x.shape
         q, k, v = self.qkv(self.norm1(x)).split(c, dim=2)
         q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+        if rotary is not None:
+            q, k = _rotate(q, rotary), _rotate(k, rotary)
         if cache is not None:  # incremental decoding: keys and values of earlier tokens are kept
             if cache:
                 k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
@@ -43,11 +45,13 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
-    def __init__(self, width: int = 64, layers: int = 3, heads: int = 4, positions: int = 128) -> None:
+    def __init__(self, width: int = 64, layers: int = 3, heads: int = 4, positions: int = 128, encoding: str = "learned") -> None:
         super().__init__()
-        self.config = {"width": width, "layers": layers, "heads": heads, "positions": positions}
+        self.config = {"width": width, "layers": layers, "heads": heads, "positions": positions, "encoding": encoding}
+        self.encoding = encoding
         self.embed = nn.Embedding(len(VOCAB), width)
         self.position = nn.Embedding(positions, width)
+        self.head_dim = width // heads
         self.blocks = nn.ModuleList(Block(width, heads) for _ in range(layers))
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, len(VOCAB), bias=False)
@@ -57,9 +61,16 @@ class Transformer(nn.Module):
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * layers))
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor, caches: list | None = None) -> torch.Tensor:
-        x = self.embed(tokens) + self.position(positions)
+        x = self.embed(tokens)
+        rotary = None
+        if self.encoding == "learned":
+            x = x + self.position(positions)
+        elif self.encoding == "sinusoidal":
+            x = x + _sinusoid(positions, x.shape[-1])
+        else:  # rope: attention sees only differences of coupled ids
+            rotary = _sinusoid(positions, self.head_dim)[:, None]
         for i, block in enumerate(self.blocks):
-            x = block(x, None if caches is None else caches[i])
+            x = block(x, rotary, None if caches is None else caches[i])
         return self.head(self.norm(x))
 
     @torch.no_grad()
@@ -80,6 +91,20 @@ class Transformer(nn.Module):
             ids = torch.full_like(nxt, min(j + 1, last))[:, None]
             logits = self(nxt[:, None], ids, caches)[:, -1]
         return torch.stack(out, 1)
+
+
+def _sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """Angles-as-features for each position id: cos in the first half, sin in the second."""
+    freqs = torch.exp(-math.log(10_000.0) * torch.arange(0, dim, 2, device=positions.device) / dim)
+    angles = positions[..., None].float() * freqs
+    return torch.cat([angles.cos(), angles.sin()], dim=-1)
+
+
+def _rotate(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    cos, sin = table[..., :half], table[..., half:]
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
 def _init(module: nn.Module) -> None:
