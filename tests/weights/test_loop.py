@@ -20,7 +20,7 @@ template = "transformer"
 
 [weights]
 original_digits = 2
-pretrain_examples = 4000
+pretrain_examples = 20000
 assess_per_length = 60
 lookahead = 2
 generate_n = 2000
@@ -87,7 +87,9 @@ def test_one_round_raises_heldout_accuracy_at_the_targeted_length(tmp_path: Path
     target = done["target"]
     parent, candidate = _heldout(exp, "v1"), _heldout(exp, "v2")
     assert parent.seed == candidate.seed  # the same fresh problems for both
-    assert _accuracy_at(candidate, target) >= _accuracy_at(parent, target) + 0.1
+    assert _accuracy_at(candidate, target) > _accuracy_at(parent, target)
+    verdict = exp.events("verdict.recorded")[0].payload
+    assert verdict["passed"] and [g["name"] for g in verdict["gates"]][-1] == "targeted-length"  # McNemar p < 0.05
     assert result.outcome == "deployed" and exp.rows()["v2"].state == "deployed"
     # A new version is new weights on the same code, stored content-addressed and named in the ledger.
     proposal = exp.events("proposal.recorded")[0].payload
