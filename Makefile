@@ -19,7 +19,7 @@ demo: $(STAMP)
 # The weights loop's extra (torch pinned to the CPU build; a CUDA machine may install its own build).
 WEIGHTS_STAMP := $(VENV)/.weights-installed
 $(WEIGHTS_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[test,weights]'
+	$(PY) -m pip install --quiet -e '.[test,weights,lora]'
 	touch $(WEIGHTS_STAMP)
 
 weights: $(WEIGHTS_STAMP)
@@ -29,7 +29,7 @@ demo-transformer: $(WEIGHTS_STAMP)
 	$(VENV)/bin/rsilab demo transformer-demo --template transformer
 
 # pytest exits 5 when it collected nothing: treat that as a failure, never a silent pass.
-test: $(STAMP)
+test: $(STAMP) $(WEIGHTS_STAMP)
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)

@@ -9,6 +9,7 @@ runs in the sandbox; problems, targets, filters, scores and gates stay out here.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import secrets
 from collections.abc import Sequence
@@ -41,6 +42,9 @@ class WeightsLoop:
 
     def run(self, rounds: int, report: Report) -> list[RoundResult]:
         """Pretrain v1 if it has no weights yet, finish an open round, then run new ones."""
+        if importlib.util.find_spec("torch") is None or importlib.util.find_spec("safetensors") is None:
+            raise RsilabError("the transformer self needs torch: install the `weights` extra "
+                              "(pip install -e '.[weights]', or `make weights`)")
         self._reconcile_deployed(report)
         self._pretrain(report)
         results = []

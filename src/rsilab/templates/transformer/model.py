@@ -3,8 +3,11 @@
 Each digit's position id is its place in its number (units = 1, tens = 2, ...), for both
 operands and the answer (position coupling, Cho et al. 2024; abacus embeddings, McLeish
 et al. 2024), so the digits to add share an id and attention finds them by matching.
-An id the model was never trained on means nothing to it: that is its length frontier,
-and only training on longer numbers moves it. Part of the self: it may change this.
+With the default "rope" encoding, attention sees only differences of ids (rotary
+embeddings over the coupled ids) and carries over partly to numbers longer than any it
+was trained on; how far is its frontier, and training on longer numbers moves it.
+No other positional signal: 0.15 M parameters at width 64 and 3 layers.
+Part of the self: it may change this.
 """
 
 import math
@@ -50,7 +53,7 @@ class Transformer(nn.Module):
         self.config = {"width": width, "layers": layers, "heads": heads, "positions": positions, "encoding": encoding}
         self.encoding = encoding
         self.embed = nn.Embedding(len(VOCAB), width)
-        self.position = nn.Embedding(positions, width)
+        self.position = nn.Embedding(positions, width) if encoding == "learned" else None
         self.head_dim = width // heads
         self.blocks = nn.ModuleList(Block(width, heads) for _ in range(layers))
         self.norm = nn.LayerNorm(width)
@@ -63,7 +66,7 @@ class Transformer(nn.Module):
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor, caches: list | None = None) -> torch.Tensor:
         x = self.embed(tokens)
         rotary = None
-        if self.encoding == "learned":
+        if self.position is not None:
             x = x + self.position(positions)
         elif self.encoding == "sinusoidal":
             x = x + _sinusoid(positions, x.shape[-1])
@@ -82,7 +85,7 @@ class Transformer(nn.Module):
         caches: list = [[] for _ in self.blocks]
         logits = self(prompts, positions, caches)[:, -1]
         out = []
-        last = self.position.num_embeddings - 1
+        last = self.config["positions"] - 1
         for j in range(1, max_new + 1):
             nxt = logits.argmax(-1)
             out.append(nxt)

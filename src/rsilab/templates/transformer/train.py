@@ -26,7 +26,7 @@ def train(
     # Train every position id up to the longest number seen plus a little slack: ids past that
     # stay untrained, which is what bounds the lengths the model can add.
     longest = max(len(part) for q, a in examples for part in (*q.split("+"), a))
-    max_position = min(model.position.num_embeddings - 1, longest + 1 + settings.get("position_slack", 0))
+    max_position = min(model.config["positions"] - 1, longest + 1 + settings.get("position_slack", 0))
     model.train()
     started, losses = time.monotonic(), []
     for step in range(steps):
