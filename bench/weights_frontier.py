@@ -33,10 +33,10 @@ def main() -> None:
     rows = run_transformer_demo(directory, args.rounds, console)
     wall = time.monotonic() - started
     first = rows[0].target if rows else None
-    last = rows[-1].frontier if rows else None
+    last = rows[-1].shown if rows else None
     console.print(f"RESULT frontier {first} → {last} digits in {len(rows)} rounds, {wall:.0f} s wall "
                   f"({wall / 60:.1f} min) including pretraining; load average at end {os.getloadavg()[0]:.1f}")
-    console.print("per round: " + ", ".join(f"r{r.round}:{r.frontier}" for r in rows))
+    console.print("per round: " + ", ".join(f"r{r.round}:{r.shown}" for r in rows))
 
 
 if __name__ == "__main__":

@@ -21,8 +21,13 @@ class FrontierRow:
     version: str  # deployed after the round
     target: int | None
     frontier: int
+    found: bool  # False: every assessed length passed, so `frontier` is a lower bound
     outcome: str
     seconds: float  # wall time since the run started, at the end of this round
+
+    @property
+    def shown(self) -> str:
+        return str(self.frontier) if self.found else f"≥{self.frontier}"
 
 
 def run_transformer_demo(directory: Path, rounds: int, console: Console, config_text: str | None = None) -> list[FrontierRow]:
@@ -44,8 +49,9 @@ def run_transformer_demo(directory: Path, rounds: int, console: Console, config_
         if stage == "round" and completed and (not rows or rows[-1].round < completed[-1].payload["round"]):
             p = completed[-1].payload
             version = experiment.deployed()[0]
-            rows.append(FrontierRow(p["round"], version, p["target"], p["frontier"], p["outcome"], time.monotonic() - started))
-            console.print(f"[bold]round {p['round']}: frontier {p['frontier']} digits[/bold] "
+            rows.append(FrontierRow(p["round"], version, p["target"], p["frontier"], p.get("frontier_found", True),
+                                    p["outcome"], time.monotonic() - started))
+            console.print(f"[bold]round {p['round']}: frontier {rows[-1].shown} digits[/bold] "
                           f"({version} deployed, {rows[-1].seconds:.0f} s so far)")
 
     experiment.run(rounds, report=on_stage)
@@ -58,7 +64,7 @@ def print_frontier(console: Console, rows: list[FrontierRow], wall: float) -> No
     for column in ("round", "target", "frontier after", "outcome", "deployed", "wall s"):
         table.add_column(column)
     for row in rows:
-        table.add_row(str(row.round), str(row.target), str(row.frontier), row.outcome, row.version, f"{row.seconds:.0f}")
+        table.add_row(str(row.round), str(row.target), row.shown, row.outcome, row.version, f"{row.seconds:.0f}")
     console.print(table)
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     console.print(f"wall time {wall:.0f} s; CPU time of the sandboxed self {cpu.ru_utime + cpu.ru_stime:.0f} s")

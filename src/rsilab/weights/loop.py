@@ -111,10 +111,14 @@ class WeightsLoop:
         number, parent = rnd["round"], rnd["parent"]
         cfg = self.config
 
-        # 1. assess: where is the parent weak? Its last measured frontier, else a dev assessment.
-        target = self._known_frontier(parent, before_round=number)
-        if target is None:
-            lengths = range(1, cfg.original_digits + cfg.lookahead + 1)
+        # 1. assess: where is the parent weak? Its last measured frontier; when none was measured,
+        # or every length it was tried on passed (a lower bound only), a wider dev assessment.
+        known = self._known_frontier(parent, before_round=number)
+        if known is not None and known[1]:
+            target = known[0]
+        else:
+            start = known[0] if known else cfg.original_digits + 1
+            lengths = range(1, start + 2 * cfg.lookahead)
             dev = self._assess(number, [(parent, rnd["weights"])], "dev", rnd["dev_seed"], lengths, report)[0]
             target = frontier.frontier(frontier.by_length(dev), cfg.threshold)
         report("assess", f"{parent}'s frontier is {target} digits: it labels problems there and just past it")
@@ -153,10 +157,11 @@ class WeightsLoop:
             outcome = "deployed"
             report("deploy", f"{proposal.version} is deployed (weights {candidate_weights[:12]})")
         now_deployed = proposal.version if outcome == "deployed" else parent
-        reached = self._known_frontier(now_deployed, before_round=number + 1)
+        reached, found = self._known_frontier(now_deployed, before_round=number + 1) or (target, True)
         self.exp.ledger.append("round.completed", {"round": number, "candidate": proposal.version, "outcome": outcome,
-                                                   "target": target, "frontier": reached})
-        report("round", f"round {number}: frontier {target} → {reached} digits ({now_deployed} deployed)")
+                                                   "target": target, "frontier": reached, "frontier_found": found})
+        shown = f"{reached}" if found else f"≥{reached}"
+        report("round", f"round {number}: frontier {target} → {shown} digits ({now_deployed} deployed)")
         return RoundResult(number, proposal.version, outcome)
 
     def _propose(self, rnd: dict[str, Any], target: int, report: Report) -> tuple[Proposal, str | None, str | None]:
@@ -298,16 +303,21 @@ class WeightsLoop:
             "artifact": self.exp.artifacts.put_record(result), "summary": summary(result),
             "by_length": {str(k): round(v, 4) for k, v in accuracy.items()},
             "frontier": frontier.frontier(accuracy, self.config.threshold), "run_error": result.run_error,
+            # False when every assessed length passed: the frontier is then only a lower bound.
+            "frontier_found": any(a < self.config.threshold for a in accuracy.values()),
         })
 
-    def _known_frontier(self, version: str, before_round: int) -> int | None:
-        """The version's frontier from its latest assessment before `before_round` (None if never assessed)."""
-        found = None
+    def _known_frontier(self, version: str, before_round: int) -> tuple[int, bool] | None:
+        """(frontier, found) from the version's latest assessment before `before_round`; None if never assessed.
+
+        `found` is False when every assessed length passed, so the frontier is only a lower bound.
+        """
+        known = None
         for event in self.exp.events("assessment.recorded"):
             p = event.payload
             if p["version"] == version and p["round"] < before_round and not p.get("run_error") and "frontier" in p:
-                found = p["frontier"]
-        return found
+                known = (p["frontier"], p.get("frontier_found", True))
+        return known
 
     # ---- helpers ------------------------------------------------------------------------
 
