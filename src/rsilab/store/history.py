@@ -27,6 +27,7 @@ class VersionRow:
     comment: str = ""
     proposal_artifact: str | None = None
     verdict_artifact: str | None = None
+    weights: str | None = None  # content hash of a trainable self's weights
 
 
 def version_rows(events: Iterable[Event]) -> dict[str, VersionRow]:
@@ -39,8 +40,10 @@ def version_rows(events: Iterable[Event]) -> dict[str, VersionRow]:
         elif event.kind == "proposal.recorded":
             rows[p["version"]] = VersionRow(
                 p["version"], p.get("commit"), p["parent"], p["round"], VersionState.PROPOSED,
-                rationale=p.get("rationale", ""), proposal_artifact=p.get("artifact"),
+                rationale=p.get("rationale", ""), proposal_artifact=p.get("artifact"), weights=p.get("weights"),
             )
+        elif event.kind == "weights.pretrained" and p["version"] in rows:
+            rows[p["version"]].weights = p["weights"]
         elif event.kind == "assessment.recorded" and p["split"] == "heldout" and p["version"] in rows:
             rows[p["version"]].heldout = p["summary"]
         elif event.kind == "verdict.recorded" and p["version"] in rows:
