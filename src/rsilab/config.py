@@ -116,6 +116,9 @@ class WeightsConfig(Section):
     margin: float = Field(default=0.02, ge=0, lt=1)  # allowed drop on the original range
     alpha: float = Field(default=0.05, gt=0, lt=1)  # McNemar at the targeted length
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # None: fresh seeds from the OS; an int: seeds derived from it (reproducible runs that
+    # still draw new held-out problems every round).
+    seed: int | None = None
 
 
 class Config(Section):

@@ -9,6 +9,7 @@ runs in the sandbox; problems, targets, filters, scores and gates stay out here.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import secrets
@@ -75,7 +76,7 @@ class WeightsLoop:
         version, _ = self.exp.deployed()
         cfg = self.config
         report("propose", f"{version} trains from scratch on {cfg.pretrain_examples} problems of 1–{cfg.original_digits} digits")
-        seed = secrets.randbelow(2**31)
+        seed = self._seed("pretrain")
         replay = tasks.mixed_lengths(cfg.pretrain_examples, seed, cfg.original_digits)
         run = self._run(self._tree(version), "train",
                         {"init": None, "examples": [], "replay": replay, "seed": seed, "output": OUTPUT_WEIGHTS},
@@ -99,7 +100,7 @@ class WeightsLoop:
     def _start_round(self, report: Report) -> dict[str, Any]:
         number = len(self.exp.events("round.started")) + 1
         parent, commit = self.exp.deployed()
-        seeds = {name: secrets.randbelow(2**31) for name in ("dev_seed", "heldout_seed", "generate_seed", "train_seed")}
+        seeds = {name: self._seed(number, name) for name in ("dev_seed", "heldout_seed", "generate_seed", "train_seed")}
         payload = {"round": number, "parent": parent, "commit": commit, "weights": self.weights_of(parent), **seeds}
         self.exp.ledger.append("round.started", payload)
         report("round", f"round {number} starts from {parent}")
@@ -320,6 +321,13 @@ class WeightsLoop:
         return known
 
     # ---- helpers ------------------------------------------------------------------------
+
+    def _seed(self, *parts: object) -> int:
+        """A fresh seed from the OS, or, with `weights.seed` set, one derived from it (reproducible)."""
+        if self.config.seed is None:
+            return secrets.randbelow(2**31)
+        text = ":".join(str(p) for p in (self.config.seed, *parts))
+        return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % 2**31
 
     def _run(self, tree: dict[str, bytes], command: str, request: dict[str, Any], *,
              weights_in: dict[str, str], files_out: Sequence[str] = ()) -> TrainableRun:
