@@ -7,7 +7,7 @@ EMBEDDED_STAMP := $(VENV)/.embedded
 # A portable llama.cpp build (no -march=native): the same wheel runs on any x86-64 with AVX2.
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: demo test test-fast embedded clean chromium sandbox-deps
+.PHONY: demo demo-transformer weights test test-fast embedded clean chromium sandbox-deps
 
 # The default sandbox is bubblewrap (Debian package `bubblewrap`); installed here when we are root.
 sandbox-deps:
@@ -44,13 +44,25 @@ demo: $(STAMP) $(EMBEDDED_STAMP)
 chromium:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
+# The weights loop's extra (torch pinned to the CPU build; a CUDA machine may install its own build).
+WEIGHTS_STAMP := $(VENV)/.weights-installed
+$(WEIGHTS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,weights,lora]'
+	touch $(WEIGHTS_STAMP)
+
+weights: $(WEIGHTS_STAMP)
+
+# A small transformer pushes its own addition frontier, round by round (about ten minutes on 2 cores).
+demo-transformer: $(WEIGHTS_STAMP)
+	$(VENV)/bin/rsilab demo transformer-demo --template transformer
+
 # pytest exits 5 when it collected nothing: treat that as a failure, never a silent pass.
 # The embedded-model test must run here, not skip: RSILAB_REQUIRE_EMBEDDED makes a missing model fail.
-test: $(STAMP) $(EMBEDDED_STAMP) chromium
+test: $(STAMP) $(EMBEDDED_STAMP) $(WEIGHTS_STAMP) chromium
 	RSILAB_REQUIRE_EMBEDDED=1 $(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
 clean:
-	rm -rf $(VENV) demo-experiment
+	rm -rf $(VENV) demo-experiment transformer-demo

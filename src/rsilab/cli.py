@@ -185,11 +185,19 @@ def assess(
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to create the demo experiment.")] = Path("demo-experiment"),
-    rounds: int = 3,
+    rounds: Annotated[Optional[int], typer.Option(help="Rounds to run (default 3; 10 for the transformer).")] = None,
+    template: Annotated[str, typer.Option("--template", "-t", help="agent, or transformer (needs the `weights` extra).")] = "agent",
 ) -> None:
     """Create a demo experiment and run rounds on it, offline, printing what each stage decides."""
     from rsilab.experiment import Experiment
 
+    if template == "transformer":  # the weights loop: the frontier moves round by round
+        from rsilab.weights.demo import run_transformer_demo
+
+        console.rule("[bold]rsilab demo: a transformer makes its own training data where it is weak")
+        run_transformer_demo(directory, rounds or 10, console)
+        return
+    rounds = rounds or 3
     if directory.exists():
         if not (directory / ".rsilab").is_dir():
             raise RsilabError(f"{directory} exists and is not an experiment; choose another directory")

@@ -209,6 +209,27 @@ class ReviewConfig(Section):
     autonomy: Literal["human", "policy", "auto"] = "human"
 
 
+class WeightsConfig(Section):
+    """The weights loop (template "transformer"): assess per length, label, filter, refine."""
+
+    original_digits: int = Field(default=5, ge=1)  # pretraining range; must not regress
+    pretrain_examples: int = Field(default=50_000, ge=100)  # labelled original-range problems
+    assess_per_length: int = Field(default=100, ge=10)  # fresh held-out problems per length
+    lookahead: int = Field(default=3, ge=1)  # lengths assessed past the last known frontier
+    threshold: float = Field(default=0.95, gt=0, le=1)  # the frontier: shortest length below this
+    generate_n: int = Field(default=2000, ge=1)  # new problems the self labels per round
+    replay_n: int = Field(default=20_000, ge=0)  # original-range problems mixed in against forgetting
+    # exact: the harness's verifier; length: answer has a plausible length; vote: checkpoints agree.
+    filters: tuple[Literal["exact", "length", "vote"], ...] = ("exact",)
+    vote_checkpoints: int = Field(default=3, ge=2)  # earlier deployed weights that vote with the parent
+    margin: float = Field(default=0.02, ge=0, lt=1)  # allowed drop on the original range
+    alpha: float = Field(default=0.05, gt=0, lt=1)  # McNemar at the targeted length
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # None: fresh seeds from the OS; an int: seeds derived from it (reproducible runs that
+    # still draw new held-out problems every round).
+    seed: int | None = None
+
+
 class Config(Section):
     experiment: ExperimentConfig = ExperimentConfig()
     self_: SelfConfig = Field(default=SelfConfig(), alias="self")
@@ -217,6 +238,7 @@ class Config(Section):
     llm: LLMConfig = LLMConfig()
     gates: GatesConfig = GatesConfig()
     review: ReviewConfig = ReviewConfig()
+    weights: WeightsConfig = WeightsConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

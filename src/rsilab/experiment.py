@@ -83,8 +83,10 @@ class Experiment:
 
     @classmethod
     def init(
-        cls, root: Path, template: str = "agent", config_text: str | None = None, provider: Provider | None = None
+        cls, root: Path, template: str = "agent", config_text: str | None = None,
+        provider: Provider | None = None, files: dict[str, bytes] | None = None,
     ) -> Experiment:
+        """`files` replace or add files of the template's self (e.g. a shorter training recipe)."""
         source = resources.files("rsilab") / "templates" / template
         if not source.is_dir():
             raise RsilabError(f"no template {template!r}: choose one of {', '.join(available_templates())}")
@@ -94,7 +96,7 @@ class Experiment:
         default_config = (resources.files("rsilab") / "templates" / f"{template}.rsilab.toml").read_text()
         (root / CONFIG_FILE).write_text(config_text or default_config)
         (root / STATE_DIR).mkdir()
-        files = {rel: data for rel, data in _read_template(source)}
+        files = {**{rel: data for rel, data in _read_template(source)}, **(files or {})}
         store, commit = VersionStore.create(root / SELF_DIR, files, f"v1: template {template}")
         store.tag("v1", commit)
         experiment = cls(root, provider)
@@ -127,6 +129,11 @@ class Experiment:
 
     def run(self, rounds: int, report: Report = _quiet) -> list[RoundResult]:
         """Finish any unfinished round, then run new ones until `rounds` rounds are complete in all."""
+        if self.config.experiment.template == "transformer":  # the weights loop: same stages and records
+            from rsilab.weights.loop import WeightsLoop
+
+            with self._lock():
+                return WeightsLoop(self).run(rounds, report)
         results = []
         with self._lock(), self._runtime(report) as runtime:
             self._reconcile_deployed(report)

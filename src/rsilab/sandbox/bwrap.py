@@ -199,7 +199,10 @@ class _Layout:
     def __init__(self, box: BwrapSandbox, workdir: Path, readonly: Sequence[str], outputs: Sequence[str], fds: list[int]) -> None:
         self.box, self.workdir, self.fds = box, workdir, fds
         self.readonly = tuple(_clean(p) for p in (*box.protected, *readonly))
-        self.outputs = tuple(_clean(p) for p in outputs)
+        # A name ending in "/" is an output directory: the self may create, replace and rename files in it
+        # (a bind-mounted single file cannot be replaced by rename, which atomic writers such as safetensors do).
+        self.output_dirs = tuple(_clean(p) for p in outputs if p.endswith("/"))
+        self.outputs = tuple(_clean(p) for p in outputs if not p.endswith("/"))
         self.out: list[str] = []
         self.made: set[str] = {"/"}
 
@@ -266,7 +269,7 @@ class _Layout:
         bound: list[str] = []
         for rel in files:
             host = self.workdir / rel
-            if rel in self.outputs or any(rel == b or rel.startswith(b + "/") for b in bound):
+            if rel in self.outputs or any(rel == b or rel.startswith(b + "/") for b in (*bound, *self.output_dirs)):
                 continue
             guarded = next((p for p in self.readonly if rel == p or rel.startswith(p + "/")), None)
             if guarded is not None:  # a protected file, or a whole protected directory
@@ -279,6 +282,13 @@ class _Layout:
                 self._dirs(os.path.dirname(f"{SELF_DIR}/{rel}"), perms="0777")
                 perms = "0777" if os.stat(fd).st_mode & 0o111 else "0666"
                 self.out += ["--perms", perms, "--file", str(fd), f"{SELF_DIR}/{rel}"]
+        for rel in self.output_dirs:
+            host = self.workdir / rel
+            host.mkdir(parents=True, exist_ok=True)
+            if self.box.as_root:
+                os.chown(host, self.box.settings.uid, self.box.settings.uid)
+            self._dirs(os.path.dirname(f"{SELF_DIR}/{rel}"), perms="0777")
+            self.out += ["--bind", str(host), f"{SELF_DIR}/{rel}"]
         for rel in self.outputs:
             host = self.workdir / rel
             host.parent.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ class VersionRow:
     proposal_artifact: str | None = None
     verdict_artifact: str | None = None
     errors: list[str] = field(default_factory=list)  # why its edits did not parse or apply
+    weights: str | None = None  # content hash of a trainable self's weights
 
 
 def version_rows(events: Iterable[Event]) -> dict[str, VersionRow]:
@@ -42,7 +43,10 @@ def version_rows(events: Iterable[Event]) -> dict[str, VersionRow]:
             rows[p["version"]] = VersionRow(
                 p["version"], p.get("commit"), p["parent"], p["round"], VersionState.PROPOSED,
                 rationale=p.get("rationale", ""), proposal_artifact=p.get("artifact"), errors=list(p.get("errors", [])),
+                weights=p.get("weights"),
             )
+        elif event.kind == "weights.pretrained" and p["version"] in rows:
+            rows[p["version"]].weights = p["weights"]
         elif (event.kind == "assessment.recorded" and p["split"] == "heldout" and p["version"] in rows
               and p.get("round") is not None):  # a standalone `rsilab assess` is not a round's figure
             row = rows[p["version"]]

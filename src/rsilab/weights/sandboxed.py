@@ -1,0 +1,137 @@
+"""Run one command of a trainable self in the sandbox, with its Python packages and weight files.
+
+Like `sandbox.selfrun`, each run gets a fresh scratch copy of one version's tree; the
+difference is what crosses the boundary: weight files go in (copied from the artifact
+store, hash-checked) and come out (read without following links, size-capped, stored
+content-addressed). The interpreter keeps the environment's site-packages (torch)
+but not the user's site or PYTHON* variables. There is no LLM broker: a trainable
+self has no business calling a model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import posixpath
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rsilab.sandbox.process import Limits, RunResult, Sandbox
+from rsilab.store.artifacts import ArtifactStore
+
+INPUT_FILE = "rsilab_input.json"
+OUTPUT_FILE = "rsilab_output.json"
+MAX_OUTPUT_BYTES = 64 * 1024 * 1024
+MAX_WEIGHTS_BYTES = 8 * 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TrainableRun:
+    result: RunResult
+    output: Any  # the self's JSON reply (untrusted), None when missing or not JSON
+    files: dict[str, str]  # name → artifact digest of each requested output file it wrote
+
+    @property
+    def problem(self) -> str | None:
+        """Why this run cannot be trusted to have produced its output, or None."""
+        if self.result.timed_out:
+            return f"timed out after {self.result.wall_seconds:.0f} s"
+        if self.result.returncode != 0:
+            tail = self.result.stderr.strip().splitlines()[-3:]
+            return f"exited with code {self.result.returncode}: " + " | ".join(tail)
+        if self.output is None:
+            return f"wrote no readable {OUTPUT_FILE}"
+        return None
+
+
+def run_trainable(
+    tree: Mapping[str, bytes],
+    command: str,
+    request: dict[str, Any],
+    *,
+    store: ArtifactStore,
+    weights_in: Mapping[str, str],
+    files_out: Sequence[str] = (),
+    sandbox: Sandbox,
+    limits: Limits,
+    scratch_root: Path,
+    env: Mapping[str, str] | None = None,
+) -> TrainableRun:
+    """`weights_in` maps a file name in the scratch copy to the digest of a stored artifact."""
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{command}-", dir=scratch_root))
+    try:
+        for rel, data in tree.items():
+            target = workdir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        for name, digest in weights_in.items():
+            (workdir / name).write_bytes(store.get_bytes(digest))  # re-hashed on read
+        (workdir / INPUT_FILE).write_text(json.dumps(request), encoding="utf-8")
+        # The sandbox's interpreter; the self imports torch from the site-packages it is shown read-only.
+        argv = [*sandbox.python, "main.py", command, INPUT_FILE, OUTPUT_FILE]
+        result = sandbox.run(argv, workdir, limits=limits, env=dict(env or {}),
+                             readonly=(INPUT_FILE, *weights_in), outputs=(OUTPUT_FILE, *_output_dirs(files_out)))
+        raw = _read_untrusted(workdir / OUTPUT_FILE, MAX_OUTPUT_BYTES)
+        files = {}
+        for name in files_out:
+            digest = _store_untrusted(workdir / name, store)
+            if digest is not None:
+                files[name] = digest
+        return TrainableRun(result=result, output=_json_or_none(raw), files=files)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _output_dirs(files_out: Sequence[str]) -> list[str]:
+    """Outputs in a subdirectory are declared as that directory, so the self may write them by rename."""
+    return sorted({f"{posixpath.dirname(name)}/" if "/" in name else name for name in files_out})
+
+
+def _json_or_none(raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def _open_regular(path: Path) -> int | None:
+    """A descriptor for a regular file the self wrote, never following a link it planted."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _read_untrusted(path: Path, cap: int) -> bytes | None:
+    fd = _open_regular(path)
+    if fd is None:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(cap + 1)
+    return data if len(data) <= cap else None
+
+
+def _store_untrusted(path: Path, store: ArtifactStore) -> str | None:
+    """Copy an output file out of the scratch dir (streamed, capped) and store it by hash."""
+    fd = _open_regular(path)
+    if fd is None or os.fstat(fd).st_size > MAX_WEIGHTS_BYTES:
+        if fd is not None:
+            os.close(fd)
+        return None
+    with os.fdopen(fd, "rb") as source, tempfile.NamedTemporaryFile(prefix="rsilab-weights-") as copy:
+        shutil.copyfileobj(source, copy, 1 << 20)
+        copy.flush()
+        return store.put_file(Path(copy.name))

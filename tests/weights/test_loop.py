@@ -1,0 +1,125 @@
+"""The weights loop for real: a tiny transformer trained in the sandbox, scored and gated by the harness."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+pytest.importorskip("torch", reason="needs the `weights` extra")
+
+from rsilab.experiment import Experiment  # noqa: E402
+from rsilab.records import Assessment  # noqa: E402
+
+TEMPLATE = resources.files("rsilab") / "templates" / "transformer"
+
+CONFIG = """
+[experiment]
+template = "transformer"
+
+[weights]
+original_digits = 2
+pretrain_examples = 20000
+assess_per_length = 200
+lookahead = 2
+generate_n = 6000
+replay_n = 3000
+filters = [{filters}]
+device = "cpu"
+seed = 7  # reproducible seeds (single-thread CPU torch is deterministic); held-out problems stay fresh
+
+[sandbox]
+cpu_seconds = 900
+memory_mb = 16384
+wall_seconds = 900
+
+[review]
+autonomy = "policy"
+"""
+
+
+def _recipe(new_data_share: float) -> bytes:
+    """The template's recipe with far fewer steps, so a round takes seconds."""
+    recipe = tomllib.loads((TEMPLATE / "recipe.toml").read_text())
+    recipe["pretrain"]["steps"], recipe["refine"]["steps"] = 1200, 400
+    recipe["pretrain"]["position_slack"] = recipe["refine"]["position_slack"] = 1  # learns 1–2 digits faster
+    recipe["refine"]["new_data_share"] = new_data_share
+    recipe["generate"]["lengths_past_frontier"] = 0  # every new problem at the frontier itself
+    return tomli_w.dumps(recipe).encode()
+
+
+# A planted fault in the self's labeller: every label it hands over is a random number of the
+# right length, so the length filter passes it and training learns noise.
+NOISY_LABELS = '''
+_clean_generate = generate_command
+
+
+def generate_command(request: dict, device: str) -> dict:
+    noise = __import__("random").Random(request["seed"])
+    examples = _clean_generate(request, device)["examples"]
+    return {"examples": [[q, str(noise.randint(10 ** max(0, len(a) - 1), 10 ** max(1, len(a)) - 1))] for q, a in examples]}
+
+
+'''
+
+
+def _experiment(root: Path, filters: str, new_data_share: float, noisy: bool = False) -> Experiment:
+    files = {"recipe.toml": _recipe(new_data_share)}
+    if noisy:
+        main = (TEMPLATE / "main.py").read_text()
+        files["main.py"] = main.replace('if __name__ == "__main__":', NOISY_LABELS + 'if __name__ == "__main__":').encode()
+    return Experiment.init(root, "transformer", config_text=CONFIG.format(filters=filters), files=files)
+
+
+def _heldout(exp: Experiment, version: str) -> Assessment:
+    event = next(e.payload for e in exp.events("assessment.recorded")
+                 if e.payload["version"] == version and e.payload["split"] == "heldout")
+    return exp.artifacts.get_record(event["artifact"], Assessment)
+
+
+def _accuracy_at(assessment: Assessment, length: int) -> float:
+    outcomes = [o for o in assessment.outcomes if o.difficulty == length]
+    return sum(o.correct for o in outcomes) / len(outcomes)
+
+
+@pytest.mark.slow
+def test_one_round_raises_heldout_accuracy_at_the_targeted_length(tmp_path: Path):
+    exp = _experiment(tmp_path / "exp", '"exact"', new_data_share=0.5)
+    [result] = exp.run(1)
+
+    done = exp.events("round.completed")[0].payload
+    target = done["target"]
+    parent, candidate = _heldout(exp, "v1"), _heldout(exp, "v2")
+    assert parent.seed == candidate.seed  # the same fresh problems for both
+    assert _accuracy_at(candidate, target) > _accuracy_at(parent, target)
+    verdict = exp.events("verdict.recorded")[0].payload
+    assert verdict["passed"] and [g["name"] for g in verdict["gates"]][-1] == "targeted-length"  # McNemar p < 0.05
+    assert result.outcome == "deployed" and exp.rows()["v2"].state == "deployed"
+    # A new version is new weights on the same code, stored content-addressed and named in the ledger.
+    proposal = exp.events("proposal.recorded")[0].payload
+    assert proposal["weights"] != exp.events("weights.pretrained")[0].payload["weights"]
+    assert exp.artifacts.get_bytes(proposal["weights"])[:8]  # the safetensors file itself
+    assert exp.versions.files(exp.commit_of("v2")) == exp.versions.files(exp.commit_of("v1"))
+    # The labels trained on were the self's own answers, all verified by the harness.
+    data = exp.events("data.generated")[0].payload
+    assert data["kept"] > 0 and data["kept_label_accuracy"] == 1.0 and data["label_accuracy"] < 1.0
+    assert exp.ledger.verify().ok
+    count = len(exp.events())
+    exp.run(1)  # finished: nothing is redone
+    assert len(exp.events()) == count
+
+
+@pytest.mark.slow
+def test_planted_collapse_of_noisy_self_labels_is_rejected_by_the_gates(tmp_path: Path):
+    exp = _experiment(tmp_path / "exp", '"length"', new_data_share=0.8, noisy=True)
+    [result] = exp.run(1)
+
+    data = exp.events("data.generated")[0].payload
+    assert data["kept"] > 0 and data["kept_label_accuracy"] < 0.2  # the length filter let the noise through
+    verdict = exp.events("verdict.recorded")[0].payload
+    assert not verdict["passed"] and verdict["failed_gate"] in {"original-range", "targeted-length"}
+    assert result.outcome == "rejected"
+    assert exp.deployed()[0] == "v1" and exp.versions.deployed() == exp.commit_of("v1")
