@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+WEIGHTS_STAMP := $(VENV)/.weights-installed
 EMBEDDED_STAMP := $(VENV)/.embedded
 # A portable llama.cpp build (no -march=native): the same wheel runs on any x86-64 with AVX2.
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
@@ -37,7 +38,8 @@ $(EMBEDDED_STAMP): $(STAMP) requirements/embedded.txt
 	$(VENV)/bin/rsilab llm prepare
 	touch $(EMBEDDED_STAMP)
 
-demo: $(STAMP) $(EMBEDDED_STAMP)
+# All three parts (see `rsilab demo --help`): about 15 minutes on 2 cores, installation included.
+demo: $(STAMP) $(EMBEDDED_STAMP) $(WEIGHTS_STAMP)
 	$(VENV)/bin/rsilab demo demo-experiment
 
 # The dashboard's browser test drives Debian's Chromium through Playwright (a browser download is impossible).
@@ -45,7 +47,6 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 # The weights loop's extra (torch pinned to the CPU build; a CUDA machine may install its own build).
-WEIGHTS_STAMP := $(VENV)/.weights-installed
 $(WEIGHTS_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,weights,lora]'
 	touch $(WEIGHTS_STAMP)
@@ -54,7 +55,7 @@ weights: $(WEIGHTS_STAMP)
 
 # A small transformer pushes its own addition frontier, round by round (about ten minutes on 2 cores).
 demo-transformer: $(WEIGHTS_STAMP)
-	$(VENV)/bin/rsilab demo transformer-demo --template transformer
+	$(VENV)/bin/rsilab demo transformer-demo --part transformer --transformer-rounds 10
 
 # pytest exits 5 when it collected nothing: treat that as a failure, never a silent pass.
 # The embedded-model test must run here, not skip: RSILAB_REQUIRE_EMBEDDED makes a missing model fail.

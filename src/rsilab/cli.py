@@ -184,33 +184,18 @@ def assess(
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Argument(help="Where to create the demo experiment.")] = Path("demo-experiment"),
-    rounds: Annotated[Optional[int], typer.Option(help="Rounds to run (default 3; 10 for the transformer).")] = None,
-    template: Annotated[str, typer.Option("--template", "-t", help="agent, or transformer (needs the `weights` extra).")] = "agent",
+    directory: Annotated[Path, typer.Argument(help="Where to create the demo experiments.")] = Path("demo-experiment"),
+    part: Annotated[Optional[list[str]], typer.Option("--part", "-p", help="agent, embedded, transformer (repeat; default all).")] = None,
+    transformer_rounds: Annotated[int, typer.Option(help="Rounds of the weights loop.", min=1)] = 5,
 ) -> None:
-    """Create a demo experiment and run rounds on it, offline, printing what each stage decides."""
-    from rsilab.experiment import Experiment
+    """Run the offline demo: an agent improving its code (scripted, then the embedded model), and a transformer."""
+    from rsilab.showcase import PARTS, run_demo
 
-    if template == "transformer":  # the weights loop: the frontier moves round by round
-        from rsilab.weights.demo import run_transformer_demo
-
-        console.rule("[bold]rsilab demo: a transformer makes its own training data where it is weak")
-        run_transformer_demo(directory, rounds or 10, console)
-        return
-    rounds = rounds or 3
-    if directory.exists():
-        if not (directory / ".rsilab").is_dir():
-            raise RsilabError(f"{directory} exists and is not an experiment; choose another directory")
-        shutil.rmtree(directory)
-    config_text = (resources.files("rsilab") / "demo" / "agent.toml").read_text()
-    experiment = Experiment.init(directory, "agent", config_text=config_text)
-    console.rule("[bold]rsilab demo: an agent that improves its own code")
-    experiment.run(rounds, report=views.stage_printer(console))
-    console.rule("[bold]versions")
-    views.print_log(console, experiment.rows())
-    report = experiment.ledger.verify()
-    console.print(f"ledger: {report.checked} events, {'verified' if report.ok else 'BROKEN: ' + report.problem}")
-    console.print(f"explore: [cyan]rsilab log -C {directory}[/cyan], [cyan]rsilab show v4 -C {directory}[/cyan]")
+    chosen = tuple(part or PARTS)
+    unknown = sorted(set(chosen) - set(PARTS))
+    if unknown:
+        raise RsilabError(f"no demo part {', '.join(unknown)}: choose from {', '.join(PARTS)}")
+    run_demo(directory, chosen, console, transformer_rounds)
 
 
 @app.command()
