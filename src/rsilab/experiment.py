@@ -15,7 +15,6 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from rsilab.llm.base import Provider
 from rsilab.llm.factory import make_provider
 from rsilab.llm.meter import MeteredProvider
 from rsilab.propose.stage import propose
+from rsilab.rounds import Report, RoundResult
 from rsilab.records import Assessment, Decision, Event, GateResult, Proposal, Task, Usage, Verdict
 from rsilab.review.policy import decide
 from rsilab.sandbox.broker import Broker, Budget, Prices
@@ -51,18 +51,8 @@ from rsilab.verify.stats import mcnemar
 STATE_DIR = ".rsilab"
 SELF_DIR = "self"
 
-Report = Callable[[str, str], None]  # (stage, message) → shown to a person
-
-
 def _quiet(stage: str, message: str) -> None:
     pass
-
-
-@dataclass(frozen=True)
-class RoundResult:
-    round: int
-    candidate: str | None
-    outcome: str  # "deployed", "rolled-back", "rejected", "awaiting-review", "budget-spent"
 
 
 class Experiment:

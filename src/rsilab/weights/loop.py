@@ -20,13 +20,15 @@ from rsilab.assess.metrics import summary
 from rsilab.errors import RsilabError
 from rsilab.records import Assessment, Decision, GateResult, Proposal, Task, Verdict
 from rsilab.review.policy import decide
+from rsilab.rounds import RoundResult
 from rsilab.sandbox.factory import make_sandbox
 from rsilab.sandbox.process import Limits
 from rsilab.weights import filters, frontier, gates, tasks
 from rsilab.weights.sandboxed import TrainableRun, run_trainable
 
 if TYPE_CHECKING:
-    from rsilab.experiment import Experiment, Report, RoundResult
+    from rsilab.experiment import Experiment
+    from rsilab.rounds import Report
 
 OUTPUT_WEIGHTS = "out/trained.safetensors"  # in a directory: the self's writer replaces files by rename
 
@@ -110,7 +112,6 @@ class WeightsLoop:
         return payload
 
     def _finish_round(self, rnd: dict[str, Any], report: Report) -> RoundResult:
-        from rsilab.experiment import RoundResult
 
         number, parent = rnd["round"], rnd["parent"]
         cfg = self.config
