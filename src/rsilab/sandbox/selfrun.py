@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,14 +34,19 @@ class SelfRun:
     @property
     def problem(self) -> str | None:
         """Why this run cannot be trusted to have produced an answer, or None."""
-        if self.result.timed_out:
-            return f"timed out after {self.result.wall_seconds:.0f} s"
-        if self.result.returncode != 0:
-            tail = self.result.stderr.strip().splitlines()[-3:]
-            return f"exited with code {self.result.returncode}: " + " | ".join(tail)
-        if self.output is None:
-            return f"wrote no {OUTPUT_FILE}"
-        return None
+        return run_problem(self.result, self.output is not None)
+
+
+def run_problem(result: RunResult, wrote_output: bool) -> str | None:
+    """Why a run of the self cannot be trusted to have produced its output, or None."""
+    if result.timed_out:
+        return f"timed out after {result.wall_seconds:.0f} s"
+    if result.returncode != 0:
+        tail = result.stderr.strip().splitlines()[-3:]
+        return f"exited with code {result.returncode}: " + " | ".join(tail)
+    if not wrote_output:
+        return f"wrote no readable {OUTPUT_FILE}"
+    return None
 
 
 def run_self(
@@ -74,7 +80,7 @@ def run_self(
                 result = sandbox.run(argv, workdir, limits=limits, env=env, **options)
         return SelfRun(
             result=result,
-            output=_read_untrusted(workdir / OUTPUT_FILE),
+            output=read_untrusted(workdir / OUTPUT_FILE),
             usage=broker.usage,
             broker_calls=tuple(_call_dict(c) for c in broker.calls),
         )
@@ -82,15 +88,26 @@ def run_self(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _read_untrusted(path: Path) -> bytes | None:
-    """Read the self's output without following a link it may have planted."""
+def open_regular(path: Path) -> int | None:
+    """A descriptor for a regular file the self wrote, never following a link it planted."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def read_untrusted(path: Path, cap: int = MAX_OUTPUT_BYTES) -> bytes | None:
+    """The self's output file, or None when missing, not a regular file, or over `cap` bytes."""
+    fd = open_regular(path)
+    if fd is None:
+        return None
     with os.fdopen(fd, "rb") as handle:
-        data = handle.read(MAX_OUTPUT_BYTES + 1)
-    return data if len(data) <= MAX_OUTPUT_BYTES else None
+        data = handle.read(cap + 1)
+    return data if len(data) <= cap else None
 
 
 def _call_dict(call: object) -> dict[str, object]:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import stat
 import posixpath
-import sys
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from rsilab.sandbox.process import Limits, RunResult, Sandbox
+from rsilab.sandbox.selfrun import INPUT_FILE, OUTPUT_FILE, open_regular, read_untrusted, run_problem
 from rsilab.store.artifacts import ArtifactStore
 
-INPUT_FILE = "rsilab_input.json"
-OUTPUT_FILE = "rsilab_output.json"
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 MAX_WEIGHTS_BYTES = 8 * 1024 * 1024 * 1024
 
@@ -40,14 +37,7 @@ class TrainableRun:
     @property
     def problem(self) -> str | None:
         """Why this run cannot be trusted to have produced its output, or None."""
-        if self.result.timed_out:
-            return f"timed out after {self.result.wall_seconds:.0f} s"
-        if self.result.returncode != 0:
-            tail = self.result.stderr.strip().splitlines()[-3:]
-            return f"exited with code {self.result.returncode}: " + " | ".join(tail)
-        if self.output is None:
-            return f"wrote no readable {OUTPUT_FILE}"
-        return None
+        return run_problem(self.result, self.output is not None)
 
 
 def run_trainable(
@@ -78,7 +68,7 @@ def run_trainable(
         argv = [*sandbox.python, "main.py", command, INPUT_FILE, OUTPUT_FILE]
         result = sandbox.run(argv, workdir, limits=limits, env=dict(env or {}),
                              readonly=(INPUT_FILE, *weights_in), outputs=(OUTPUT_FILE, *_output_dirs(files_out)))
-        raw = _read_untrusted(workdir / OUTPUT_FILE, MAX_OUTPUT_BYTES)
+        raw = read_untrusted(workdir / OUTPUT_FILE, MAX_OUTPUT_BYTES)
         files = {}
         for name in files_out:
             digest = _store_untrusted(workdir / name, store)
@@ -103,30 +93,9 @@ def _json_or_none(raw: bytes | None) -> Any:
         return None
 
 
-def _open_regular(path: Path) -> int | None:
-    """A descriptor for a regular file the self wrote, never following a link it planted."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return None
-    return fd
-
-
-def _read_untrusted(path: Path, cap: int) -> bytes | None:
-    fd = _open_regular(path)
-    if fd is None:
-        return None
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(cap + 1)
-    return data if len(data) <= cap else None
-
-
 def _store_untrusted(path: Path, store: ArtifactStore) -> str | None:
     """Copy an output file out of the scratch dir (streamed, capped) and store it by hash."""
-    fd = _open_regular(path)
+    fd = open_regular(path)
     if fd is None or os.fstat(fd).st_size > MAX_WEIGHTS_BYTES:
         if fd is not None:
             os.close(fd)
