@@ -39,7 +39,7 @@ from rsilab.sandbox.factory import make_sandbox, unsafe_warning
 from rsilab.sandbox.integrity import changed, state_manifest
 from rsilab.sandbox.process import Limits, RunResult, Sandbox
 from rsilab.sandbox.progress import Progress
-from rsilab.sandbox.selfrun import run_self
+from rsilab.sandbox.selfrun import run_self, scratch_copy
 from rsilab.store.artifacts import ArtifactStore
 from rsilab.store.history import VersionRow, deployed_version, version_rows
 from rsilab.store.ledger import Ledger
@@ -476,11 +476,8 @@ class Experiment:
         version, commit = self.deployed()
         tree = self.versions.files(commit)
         with self._runtime() as runtime:
-            workdir = Path(tempfile.mkdtemp(prefix="exec-", dir=runtime.scratch_dir()))
+            workdir = scratch_copy(tree, runtime.scratch, prefix="exec-")
             try:
-                for rel, data in tree.items():
-                    (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
-                    (workdir / rel).write_bytes(data)
                 env = {"RSILAB_LLM_SOCKET": str(runtime.broker.socket_path)}
                 return runtime.guarded(lambda: runtime.sandbox.run(argv, workdir, limits=runtime.limits, env=env))
             finally:
@@ -587,10 +584,6 @@ class _Runtime:
         self.experiment, self.broker, self.meter, self.sandbox, self.limits = experiment, broker, meter, sandbox, limits
         self.scratch = experiment.root / STATE_DIR / "scratch"
         self.violations: list[str] = []  # of the last run
-
-    def scratch_dir(self) -> Path:
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        return self.scratch
 
     def runner(
         self, tree: dict[str, bytes], command: str, context: dict[str, Any] | None = None,

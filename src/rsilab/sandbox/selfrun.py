@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,17 @@ class SelfRun:
         return run_problem(self.result, self.output is not None)
 
 
+def scratch_copy(tree: Mapping[str, bytes], scratch_root: Path, prefix: str) -> Path:
+    """A fresh directory under `scratch_root` holding `tree`: what one sandboxed run may change."""
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_root))
+    for rel, data in tree.items():
+        target = workdir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return workdir
+
+
 def run_problem(result: RunResult, wrote_output: bool) -> str | None:
     """Why a run of the self cannot be trusted to have produced its output, or None."""
     if result.timed_out:
@@ -60,13 +72,8 @@ def run_self(
     scratch_root: Path,
     on_progress: Progress | None = None,
 ) -> SelfRun:
-    scratch_root.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f"{command}-", dir=scratch_root))
+    workdir = scratch_copy(tree, scratch_root, prefix=f"{command}-")
     try:
-        for rel, data in tree.items():
-            target = workdir / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
         (workdir / INPUT_FILE).write_bytes(payload)
         broker.reset()
         argv = [*sandbox.python, "main.py", command, INPUT_FILE, OUTPUT_FILE]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rsilab.sandbox.process import Limits, RunResult, Sandbox
-from rsilab.sandbox.selfrun import INPUT_FILE, OUTPUT_FILE, open_regular, read_untrusted, run_problem
+from rsilab.sandbox.selfrun import INPUT_FILE, OUTPUT_FILE, open_regular, read_untrusted, run_problem, scratch_copy
 from rsilab.store.artifacts import ArtifactStore
 
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
@@ -54,13 +54,8 @@ def run_trainable(
     env: Mapping[str, str] | None = None,
 ) -> TrainableRun:
     """`weights_in` maps a file name in the scratch copy to the digest of a stored artifact."""
-    scratch_root.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f"{command}-", dir=scratch_root))
+    workdir = scratch_copy(tree, scratch_root, prefix=f"{command}-")
     try:
-        for rel, data in tree.items():
-            target = workdir / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
         for name, digest in weights_in.items():
             (workdir / name).write_bytes(store.get_bytes(digest))  # re-hashed on read
         (workdir / INPUT_FILE).write_text(json.dumps(request), encoding="utf-8")
