@@ -23,13 +23,13 @@ template = "transformer"
 [weights]
 original_digits = 2
 pretrain_examples = 20000
-assess_per_length = 200
+assess_per_length = 400  # McNemar needs this many to see a gain of a few points at p < 0.05
 lookahead = 2
 generate_n = 6000
 replay_n = 3000
 filters = [{filters}]
 device = "cpu"
-seed = 7  # reproducible seeds (single-thread CPU torch is deterministic); held-out problems stay fresh
+seed = 7  # reproducible on one machine (single-thread CPU torch); other CPUs round floats differently
 
 [sandbox]
 cpu_seconds = 900
@@ -42,10 +42,16 @@ autonomy = "policy"
 
 
 def _recipe(new_data_share: float) -> bytes:
-    """The template's recipe with far fewer steps, so a round takes seconds."""
+    """The template's recipe with fewer refining steps, so a round takes about a minute.
+
+    Pretraining keeps the template's 2,000 steps: fewer leave 2-digit accuracy near the 95 %
+    threshold, and then float differences between CPUs decide whether the target is 2 or 3 digits
+    (seen in CI). With 2,000 every seed tried learns 1–2 digits fully and lands at 3 digits with
+    5–15 % right, from which one round gains 5–37 points.
+    """
     recipe = tomllib.loads((TEMPLATE / "recipe.toml").read_text())
-    recipe["pretrain"]["steps"], recipe["refine"]["steps"] = 1200, 400
-    recipe["pretrain"]["position_slack"] = recipe["refine"]["position_slack"] = 1  # learns 1–2 digits faster
+    recipe["refine"]["steps"] = 400
+    recipe["pretrain"]["position_slack"] = recipe["refine"]["position_slack"] = 3
     recipe["refine"]["new_data_share"] = new_data_share
     recipe["generate"]["lengths_past_frontier"] = 0  # every new problem at the frontier itself
     return tomli_w.dumps(recipe).encode()
@@ -94,9 +100,10 @@ def test_one_round_raises_heldout_accuracy_at_the_targeted_length(tmp_path: Path
     target = done["target"]
     parent, candidate = _heldout(exp, "v1"), _heldout(exp, "v2")
     assert parent.seed == candidate.seed  # the same fresh problems for both
-    assert _accuracy_at(candidate, target) > _accuracy_at(parent, target)
     verdict = exp.events("verdict.recorded")[0].payload
-    assert verdict["passed"] and [g["name"] for g in verdict["gates"]][-1] == "targeted-length"  # McNemar p < 0.05
+    assert _accuracy_at(candidate, target) > _accuracy_at(parent, target), verdict["summary"]
+    assert verdict["passed"], [g["summary"] for g in verdict["gates"]]
+    assert [g["name"] for g in verdict["gates"]][-1] == "targeted-length"  # McNemar p < 0.05
     assert result.outcome == "deployed" and exp.rows()["v2"].state == "deployed"
     # A new version is new weights on the same code, stored content-addressed and named in the ledger.
     proposal = exp.events("proposal.recorded")[0].payload
