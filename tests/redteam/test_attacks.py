@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -211,15 +212,51 @@ def test_remounting_root_writable_fails_even_through_a_new_user_namespace(lab: E
     result = shell(lab, """
         mount -o remount,rw / 2>&1 || echo "remount refused"
         mount -o remount,rw /usr 2>&1 || echo "usr remount refused"
-        unshare -Urm sh -c 'mount -o remount,rw /usr 2>&1 || echo "userns remount refused"; touch /usr/pwned 2>&1 || echo "usr still read-only"'
+        unshare -Urm sh -c 'mount -o remount,rw /usr 2>&1 || echo "userns remount refused"; touch /usr/pwned 2>&1 || echo "usr still read-only"' \
+            || echo "no user namespace"
         python3 -c 'import ctypes; libc = ctypes.CDLL(None, use_errno=True); print("libc mount", libc.mount(b"none", b"/", None, 32 | 4096, None), ctypes.get_errno())'
     """)
     out = result.stdout
     assert "remount refused" in out and "usr remount refused" in out
-    assert "userns remount refused" in out and "usr still read-only" in out
-    assert "libc mount -1" in out
+    assert "no user namespace" in out and "usr still read-only" not in out  # the seccomp filter stops it first
+    assert f"libc mount -1 {errno.EPERM}" in out
     assert "privileged-exec: subprocess.Popen mount" not in result.violations  # sh is not Python: see the next test
     assert not Path("/usr/pwned").exists()
+
+
+def test_no_new_namespace_of_any_kind_through_unshare_setns_clone_or_clone3(lab: Experiment) -> None:
+    """A user namespace gives its creator every capability inside it: kernel attack surface the self never needs."""
+    result = attack(lab, """
+        import ctypes, errno, os, platform, subprocess, threading
+        libc = ctypes.CDLL(None, use_errno=True)
+        CLONE = {"x86_64": 56, "aarch64": 220}[platform.machine()]
+        flags = {"user": 0x10000000, "mount": 0x00020000, "net": 0x40000000, "pid": 0x20000000}
+        for name, flag in flags.items():
+            print("unshare", name, libc.unshare(flag), errno.errorcode[ctypes.get_errno()])
+            pid = libc.syscall(CLONE, flag | 17, 0, 0, 0, 0)  # 17: SIGCHLD; no stack, like fork
+            if pid == 0:
+                os._exit(0)  # a child would mean the namespace was made
+            print("clone", name, pid, errno.errorcode[ctypes.get_errno()])
+        print("clone3", libc.syscall(435, 0, 0), errno.errorcode[ctypes.get_errno()])
+        fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+        print("setns", libc.setns(fd, 0), errno.errorcode[ctypes.get_errno()])
+        print("unshare -U", subprocess.run(["unshare", "-U", "true"], capture_output=True).returncode)
+        # What a self does need still works: threads, forks and programs.
+        box = []
+        worker = threading.Thread(target=lambda: box.append("thread ran"))
+        worker.start(); worker.join()
+        child = os.fork()
+        if child == 0:
+            os._exit(7)
+        print(box[0], "fork exit", os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]),
+              "echo", subprocess.run(["echo", "ok"], capture_output=True, text=True).stdout.strip())
+    """)
+    out = result.stdout
+    for name in ("user", "mount", "net", "pid"):
+        assert f"unshare {name} -1 EPERM" in out and f"clone {name} -1 EPERM" in out, out + result.stderr
+    assert "clone3 -1 ENOSYS" in out and "setns -1 EPERM" in out
+    assert "unshare -U 0" not in out and "unshare -U" in out
+    assert "thread ran fork exit 7 echo ok" in out
 
 
 def test_starting_privileged_programs_from_python_is_recorded(lab: Experiment) -> None:

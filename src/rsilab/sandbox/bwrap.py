@@ -19,6 +19,8 @@ namespace: bwrap's user namespace would map the sandbox onto uid 0 outside (uid_
 `setpriv` drops the command to a dedicated unprivileged uid with no capabilities, so the
 process cap, signal rules and file permissions of an ordinary user apply. A non-root
 harness gets the user namespace too (bwrap's unprivileged mode, `--disable-userns`).
+Either way a seccomp filter (sandbox/syscalls.py, loaded by bwrap just before the command)
+refuses new namespaces, mounts, ptrace, bpf, keyrings and module loading.
 Ending a run ends its pid namespace, which kills every process in it, setsid or not.
 """
 
@@ -41,6 +43,7 @@ from pathlib import Path
 from rsilab.errors import SandboxError
 from rsilab.sandbox.cgroup import RunCgroup
 from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit
+from rsilab.sandbox.syscalls import compiled_filter, seccomp_problem
 
 SELF_DIR = "/self"
 GUARD_DIR = "/rsilab/guard"
@@ -67,6 +70,8 @@ def bwrap_problem() -> str | None:
     exe = shutil.which("bwrap")
     if exe is None:
         return f"bwrap is not installed: {INSTALL_HINT}"
+    if (problem := seccomp_problem()) is not None:
+        return problem
     try:
         result = subprocess.run([exe, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--", "true"],
                                 capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
@@ -97,6 +102,9 @@ class BwrapSandbox:
         self.interpreter = _base_interpreter()
         self.python: tuple[str, ...] = (str(self.interpreter), "-s", "-B")
         self._guard = (resources.files("rsilab") / "sandbox" / "guard" / "sitecustomize.py").read_bytes()
+        if (problem := seccomp_problem()) is not None:
+            raise SandboxError(f"{problem}, or choose another sandbox.backend")
+        self._seccomp = compiled_filter(unix_sockets_only=False)  # the network namespace has no way out anyway
 
     def run(
         self,
@@ -130,6 +138,9 @@ class BwrapSandbox:
             fds.append(ready_fd)
             layout = _Layout(self, workdir, readonly, outputs, fds)
             args = layout.args(audit_fd, env or {})
+            seccomp_fd = _memfd(self._seccomp)
+            fds.append(seccomp_fd)
+            args += ["--seccomp", str(seccomp_fd)]
             command = ["/bin/sh", "-c", f'printf r > /proc/self/fd/{ready_fd} && exec "$@"', "sh", *argv]
             if self.as_root:
                 uid = str(self.settings.uid)

@@ -7,8 +7,8 @@ process backend), and between fork and exec it is locked down:
   - Landlock: it may read and execute only the system directories, the interpreter and
     the witness, and read and write only its scratch directory and a private tmp: the
     experiment, the ledger, /proc and the rest of the host cannot be opened at all;
-  - seccomp: sockets other than AF_UNIX, ptrace, mount, namespaces, keyrings, bpf,
-    module loading and process_vm_* fail with EPERM/EACCES.
+  - seccomp (sandbox/syscalls.py): sockets other than AF_UNIX, ptrace, mounts, namespaces
+    (clone flags included), keyrings, bpf, module loading and process_vm_* fail with EPERM/EACCES.
 
 Weaker than bwrap, and said so: no pid namespace (a self running as the harness's own
 uid — a non-root harness — can signal it; as root it runs as another uid and cannot),
@@ -19,13 +19,11 @@ beyond RLIMIT_FSIZE per file.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,13 +43,9 @@ from rsilab.sandbox.bwrap import (
 )
 from rsilab.sandbox.cgroup import RunCgroup
 from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit
+from rsilab.sandbox.syscalls import self_filter
 
 EXTRA = "landlock"
-DENIED_SYSCALLS = (
-    "ptrace", "mount", "umount2", "unshare", "setns", "pivot_root", "chroot", "bpf", "perf_event_open", "keyctl",
-    "add_key", "request_key", "kexec_load", "init_module", "finit_module", "delete_module", "process_vm_readv",
-    "process_vm_writev", "userfaultfd",
-)
 
 
 def landlock_problem() -> str | None:
@@ -218,7 +212,6 @@ class _Lockdown:
     """The Landlock ruleset and seccomp filter, built in the harness, applied in the child."""
 
     def __init__(self, box: LandlockSandbox, workdir: Path, private_tmp: Path) -> None:
-        import pyseccomp
         from landlock import Ruleset
         from landlock.plumbing import FSAccess
 
@@ -231,10 +224,7 @@ class _Lockdown:
         self.ruleset.allow(*dict.fromkeys(readable), rules=read)
         self.ruleset.allow(str(workdir), str(private_tmp))
         self.ruleset.allow("/dev/null", "/dev/urandom", rules=FSAccess.all_file())
-        self.filter = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
-        self.filter.add_rule(pyseccomp.ERRNO(errno.EACCES), "socket", pyseccomp.Arg(0, pyseccomp.NE, socket.AF_UNIX))
-        for name in DENIED_SYSCALLS:
-            self.filter.add_rule(pyseccomp.ERRNO(errno.EPERM), name)
+        self.filter = self_filter(unix_sockets_only=True)  # no network namespace here: sockets are refused instead
 
     def apply(self) -> None:
         self.ruleset.apply()
