@@ -24,7 +24,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from rsilab.weights.demo import run_transformer_demo
+from rsilab.transformer_demo import run_transformer_demo
 
 
 def main() -> None:

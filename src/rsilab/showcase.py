@@ -72,7 +72,7 @@ def _transformer(directory: Path, console: Console, rounds: int) -> None:
     if importlib.util.find_spec("torch") is None:
         console.print("[yellow]skipping part 3: the transformer self needs torch (run `make weights`)[/yellow]")
         return
-    from rsilab.weights.demo import run_transformer_demo
+    from rsilab.transformer_demo import run_transformer_demo
 
     console.rule("[bold]3. a transformer that makes its own training data where it is weak")
     run_transformer_demo(directory / "transformer", rounds, console)

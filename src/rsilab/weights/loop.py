@@ -27,14 +27,14 @@ from rsilab.weights import filters, frontier, gates, tasks
 from rsilab.weights.sandboxed import TrainableRun, run_trainable
 
 if TYPE_CHECKING:
-    from rsilab.experiment import Experiment
     from rsilab.rounds import Report
+    from rsilab.state import ExperimentState
 
 OUTPUT_WEIGHTS = "out/trained.safetensors"  # in a directory: the self's writer replaces files by rename
 
 
 class WeightsLoop:
-    def __init__(self, experiment: Experiment) -> None:
+    def __init__(self, experiment: ExperimentState) -> None:
         self.exp = experiment
         self.config = experiment.config.weights
         box = experiment.config.sandbox

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rsilab.errors import RsilabError
+from rsilab.experiment import Experiment
 from rsilab.views import stage_printer
 
 
@@ -32,8 +33,6 @@ class FrontierRow:
 
 def run_transformer_demo(directory: Path, rounds: int, console: Console, config_text: str | None = None) -> list[FrontierRow]:
     """Create a transformer experiment in `directory` (replacing an earlier demo) and run `rounds` rounds."""
-    from rsilab.experiment import Experiment
-
     if directory.exists():
         if not (directory / ".rsilab").is_dir():
             raise RsilabError(f"{directory} exists and is not an experiment; choose another directory")
