@@ -238,6 +238,7 @@ def test_no_new_namespace_of_any_kind_through_unshare_setns_clone_or_clone3(lab:
                 os._exit(0)  # a child would mean the namespace was made
             print("clone", name, pid, errno.errorcode[ctypes.get_errno()])
         print("clone3", libc.syscall(435, 0, 0), errno.errorcode[ctypes.get_errno()])
+        print("io_uring_setup", libc.syscall(425, 8, ctypes.create_string_buffer(120)), errno.errorcode[ctypes.get_errno()])
         fd = os.open("/proc/self/ns/net", os.O_RDONLY)
         print("setns", libc.setns(fd, 0), errno.errorcode[ctypes.get_errno()])
         print("unshare -U", subprocess.run(["unshare", "-U", "true"], capture_output=True).returncode)
@@ -254,7 +255,7 @@ def test_no_new_namespace_of_any_kind_through_unshare_setns_clone_or_clone3(lab:
     out = result.stdout
     for name in ("user", "mount", "net", "pid"):
         assert f"unshare {name} -1 EPERM" in out and f"clone {name} -1 EPERM" in out, out + result.stderr
-    assert "clone3 -1 ENOSYS" in out and "setns -1 EPERM" in out
+    assert "clone3 -1 ENOSYS" in out and "setns -1 EPERM" in out and "io_uring_setup -1 EPERM" in out
     assert "unshare -U 0" not in out and "unshare -U" in out
     assert "thread ran fork exit 7 echo ok" in out
 

@@ -1,6 +1,6 @@
 """The seccomp filter both isolating backends put on the self: kernel calls it never needs, refused.
 
-Namespaces, mounts, tracing, kernel modules, keyrings, eBPF and perf are how a process
+Namespaces, mounts, tracing, kernel modules, keyrings, eBPF, perf and io_uring are how a process
 inside a sandbox reaches kernel attack surface that the sandbox's own mounts cannot
 guard; a self solving arithmetic or training a model uses none of them. Namespaces are
 refused however they are asked for: `unshare`, `setns`, and `clone` with a CLONE_NEW*
@@ -21,6 +21,7 @@ DENIED_SYSCALLS = (
     "ptrace", "mount", "umount2", "unshare", "setns", "pivot_root", "chroot", "bpf", "perf_event_open", "keyctl",
     "add_key", "request_key", "kexec_load", "init_module", "finit_module", "delete_module", "process_vm_readv",
     "process_vm_writev", "userfaultfd", "open_tree", "move_mount", "fsopen", "fsmount", "fspick", "mount_setattr",
+    "io_uring_setup", "io_uring_enter", "io_uring_register",  # a frequent source of kernel exploits; nothing here uses it
 )
 
 # CLONE_NEWTIME, NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET (linux/sched.h)
