@@ -24,7 +24,9 @@ class Section(BaseModel):
 class ExperimentConfig(Section):
     name: str = "experiment"
     template: str = "agent"
-    seed: int = 0
+    # None: fresh seeds from the OS every round; an int: each round's task seeds derived from it
+    # (a reproducible run; the tasks are still held out from the self). The weights loop has its own.
+    seed: int | None = None
 
 
 class SelfConfig(Section):

@@ -31,7 +31,7 @@ from rsilab.llm.base import Provider
 from rsilab.llm.factory import make_provider
 from rsilab.llm.meter import MeteredProvider
 from rsilab.propose.stage import propose
-from rsilab.rounds import Report, RoundResult
+from rsilab.rounds import Report, RoundResult, round_seed
 from rsilab.records import Assessment, Decision, Event, GateResult, Proposal, Task, Usage, Verdict
 from rsilab.review.policy import decide
 from rsilab.sandbox.broker import Broker, Budget, Prices
@@ -216,7 +216,8 @@ class Experiment:
         parent, commit = self.deployed()
         # Fresh seeds each round, drawn by the harness and kept in the ledger, out of the self's reach.
         seeds = self.seed_plan.get(number) or {
-            name: secrets.randbelow(2**31) for name in ("dev_seed", "heldout_seed", "smoke_seed", "canary_seed")
+            name: round_seed(self.config.experiment.seed, number, name)
+            for name in ("dev_seed", "heldout_seed", "smoke_seed", "canary_seed")
         }
         payload = {"round": number, "parent": parent, "commit": commit, **seeds}
         self.ledger.append("round.started", payload)

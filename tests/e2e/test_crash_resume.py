@@ -55,21 +55,23 @@ def test_kill_at_many_points_then_resume_leaves_a_clean_ledger_and_the_right_dep
 
     final = subprocess.run([sys.executable, "-m", "rsilab.cli", "run", "--rounds", str(ROUNDS), "-C", str(root)],
                            capture_output=True, text=True)
-    assert final.returncode == 0, final.stderr
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr
 
     exp = Experiment(root)
-    assert exp.ledger.verify().ok
+    verified = exp.ledger.verify()
+    assert verified.ok, verified
     rows = exp.rows()
-    assert rows["v2"].failed_gate == "protected-integrity"
-    assert rows["v3"].failed_gate == "contract"
-    assert rows["v4"].state == VersionState.DEPLOYED and len(rows) == 4
-    assert exp.versions.deployed() == exp.commit_of("v4")
+    story = "\n".join(f"{e.seq} {e.kind} {e.payload.get('version', '')} {e.payload.get('summary', '')}" for e in exp.events())
+    assert rows["v2"].failed_gate == "protected-integrity", story
+    assert rows["v3"].failed_gate == "contract", story
+    assert rows["v4"].state == VersionState.DEPLOYED and len(rows) == 4, story
+    assert exp.versions.deployed() == exp.commit_of("v4"), story
 
     # Exactly one of each step per round: nothing lost, nothing duplicated.
     per_round = collections.Counter((e.kind, e.payload.get("round")) for e in exp.events())
     for number in range(1, ROUNDS + 1):
         for kind in ("round.started", "proposal.recorded", "verdict.recorded", "decision.recorded", "round.completed"):  # noqa: E501
-            assert per_round[(kind, number)] == 1, (kind, number)
+            assert per_round[(kind, number)] == 1, f"{kind} in round {number}\n{story}"
     assessments = collections.Counter(
         (e.payload["round"], e.payload["version"], e.payload["split"], e.payload["stage"])
         for e in exp.events("assessment.recorded")

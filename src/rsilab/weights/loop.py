@@ -9,10 +9,8 @@ runs in the sandbox; problems, targets, filters, scores and gates stay out here.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
-import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +18,7 @@ from rsilab.assess.metrics import summary
 from rsilab.errors import RsilabError
 from rsilab.records import Assessment, Decision, GateResult, Proposal, Task, Verdict
 from rsilab.review.policy import decide
-from rsilab.rounds import RoundResult
+from rsilab.rounds import RoundResult, round_seed
 from rsilab.sandbox.factory import make_sandbox
 from rsilab.sandbox.process import Limits
 from rsilab.weights import filters, frontier, gates, tasks
@@ -327,11 +325,7 @@ class WeightsLoop:
     # ---- helpers ------------------------------------------------------------------------
 
     def _seed(self, *parts: object) -> int:
-        """A fresh seed from the OS, or, with `weights.seed` set, one derived from it (reproducible)."""
-        if self.config.seed is None:
-            return secrets.randbelow(2**31)
-        text = ":".join(str(p) for p in (self.config.seed, *parts))
-        return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % 2**31
+        return round_seed(self.config.seed, *parts)
 
     def _run(self, tree: dict[str, bytes], command: str, request: dict[str, Any], *,
              weights_in: dict[str, str], files_out: Sequence[str] = ()) -> TrainableRun:
