@@ -544,6 +544,9 @@ class Experiment:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise RsilabError("another rsilab command is changing this experiment; wait for it to finish") from None
+            # No other rsilab writer runs now, so a git lock file in self/ is a killed writer's leftover.
+            if removed := self.versions.remove_stale_locks():
+                warnings.warn(f"removed git lock files left by an interrupted rsilab command: {', '.join(removed)}", stacklevel=3)
             yield
 
     @contextmanager

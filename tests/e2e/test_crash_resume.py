@@ -84,8 +84,12 @@ def test_kill_at_many_points_then_resume_leaves_a_clean_ledger_and_the_right_dep
 def test_deploy_interrupted_between_event_and_ref_is_repaired_on_resume(demo_experiment: Experiment):
     exp = demo_experiment
     exp.run(ROUNDS)
-    # Simulate a crash after `version.deployed` was written but before the ref moved.
+    # Simulate a crash after `version.deployed` was written but before the ref moved, killed while
+    # git held the ref's lock file (seen in the kill loop above: every later run then failed).
     exp.versions.set_deployed(exp.commit_of("v1"))
-    exp.run(ROUNDS)
-    assert exp.versions.deployed() == exp.commit_of("v4")
+    stale = exp.root / "self" / ".git" / "refs" / "heads" / "deployed.lock"
+    stale.write_text(exp.commit_of("v1") + "\n")
+    with pytest.warns(UserWarning, match="refs/heads/deployed.lock"):
+        exp.run(ROUNDS)
+    assert exp.versions.deployed() == exp.commit_of("v4") and not stale.exists()
     assert "terms.append" in (exp.root / "self" / "tools.py").read_text()

@@ -70,6 +70,18 @@ class VersionStore:
         ref = self.repo.references.get(DEPLOYED_REF)
         return str(ref.target) if ref is not None else None
 
+    def remove_stale_locks(self) -> list[str]:
+        """Delete the lock files a killed writer left in `.git`; only while holding the experiment's lock.
+
+        git rewrites a ref or the index by writing `NAME.lock` and renaming it into place; a process
+        killed in between leaves the lock behind, and every later write of NAME fails until it is gone.
+        """
+        git_dir = Path(self.repo.path)
+        stale = [p for p in (*git_dir.glob("*.lock"), *(git_dir / "refs").rglob("*.lock")) if p.is_file()]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return [path.relative_to(git_dir).as_posix() for path in stale]
+
     def set_deployed(self, commit: str) -> None:
         """Point `deployed` at `commit` and make the working tree show it."""
         self.repo.references.create(DEPLOYED_REF, pygit2.Oid(hex=commit), force=True)
