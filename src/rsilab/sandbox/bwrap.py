@@ -42,7 +42,7 @@ from pathlib import Path
 
 from rsilab.errors import SandboxError
 from rsilab.sandbox.cgroup import RunCgroup
-from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit
+from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit, checked_command
 from rsilab.sandbox.syscalls import compiled_filter, seccomp_problem
 
 SELF_DIR = "/self"
@@ -116,12 +116,7 @@ class BwrapSandbox:
         readonly: Sequence[str] = (),
         outputs: Sequence[str] = (),
     ) -> RunResult:
-        argv = [str(a) for a in argv]
-        workdir = Path(workdir).resolve()
-        if not argv:
-            raise SandboxError("cannot run an empty command")
-        if not workdir.is_dir():
-            raise SandboxError(f"cannot run {argv[0]!r}: workdir {workdir} is not a directory")
+        argv, workdir = checked_command(argv, workdir)
         outdir = Path(tempfile.mkdtemp(prefix="rsilab-run-"))
         fds: list[int] = []  # handed to bwrap
         kept: list[int] = []  # the harness's alone

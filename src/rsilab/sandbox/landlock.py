@@ -42,8 +42,8 @@ from rsilab.sandbox.bwrap import (
     guard_policy,
 )
 from rsilab.sandbox.cgroup import RunCgroup
-from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit
-from rsilab.sandbox.syscalls import self_filter
+from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit, checked_command
+from rsilab.sandbox.syscalls import seccomp_problem, self_filter
 
 EXTRA = "landlock"
 
@@ -52,11 +52,10 @@ def landlock_problem() -> str | None:
     """Why the landlock backend cannot run here, or None when it can."""
     try:
         import landlock.plumbing
-        import pyseccomp  # noqa: F401
     except ImportError:
         return f"the landlock backend needs its extra: pip install 'rsilab[{EXTRA}]'"
-    except OSError as e:  # pyseccomp loads libseccomp.so.2 at import
-        return f"the landlock backend needs libseccomp (apt-get install libseccomp2): {e}"
+    if (problem := seccomp_problem()) is not None:
+        return problem
     try:
         version = landlock.plumbing.landlock_abi_version()
     except Exception as e:  # the package raises its own error types for a missing LSM
@@ -93,12 +92,7 @@ class LandlockSandbox:
         readonly: Sequence[str] = (),
         outputs: Sequence[str] = (),
     ) -> RunResult:
-        argv = [str(a) for a in argv]
-        workdir = Path(workdir).resolve()
-        if not argv:
-            raise SandboxError("cannot run an empty command")
-        if not workdir.is_dir():
-            raise SandboxError(f"cannot run {argv[0]!r}: workdir {workdir} is not a directory")
+        argv, workdir = checked_command(argv, workdir)
         guarded = (*self.protected, *(_clean(p) for p in readonly))
         outdir = Path(tempfile.mkdtemp(prefix="rsilab-run-"))
         cgroup = RunCgroup.create(limits.processes) if self.as_root else None

@@ -80,6 +80,17 @@ class Sandbox(Protocol):
     ) -> RunResult: ...
 
 
+def checked_command(argv: Sequence[object], workdir: Path) -> tuple[list[str], Path]:
+    """Every backend's first step: the command as strings and an existing, absolute workdir."""
+    command = [str(a) for a in argv]
+    resolved = Path(workdir).resolve()
+    if not command:
+        raise SandboxError("cannot run an empty command")
+    if not resolved.is_dir():
+        raise SandboxError(f"cannot run {command[0]!r}: workdir {resolved} is not a directory")
+    return command, resolved
+
+
 class ProcessSandbox:
     """Rlimits + a fresh session per run; no namespaces (see the module docstring)."""
 
@@ -96,12 +107,7 @@ class ProcessSandbox:
         readonly: Sequence[str] = (),  # not enforced: this backend has no filesystem isolation
         outputs: Sequence[str] = (),
     ) -> RunResult:
-        argv = [str(a) for a in argv]
-        workdir = Path(workdir).resolve()
-        if not argv:
-            raise SandboxError("cannot run an empty command")
-        if not workdir.is_dir():
-            raise SandboxError(f"cannot run {argv[0]!r}: workdir {workdir} is not a directory")
+        argv, workdir = checked_command(argv, workdir)
 
         child_env = {
             "PATH": "/usr/bin:/bin",
