@@ -361,6 +361,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         if self.path.split("?")[0] != CHAT_PATH:
+            # Read the body first: closing on a client that is still sending gives it a
+            # broken pipe instead of our 404.
+            self._discard_declared_body()
             self._send_error(ApiError(404, "not_found", f"no such endpoint: POST {self.path}"))
             return
         broker = self.server.broker
@@ -398,6 +401,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if len(body) != length:
             raise ApiError(400, "invalid_request_error", "request body is shorter than its Content-Length")
         return body
+
+    def _discard_declared_body(self) -> None:
+        raw = self.headers.get("Content-Length") or "0"
+        if raw.isdigit():
+            self._discard(int(raw))
 
     def _discard(self, length: int) -> None:
         # Drain (a bounded amount of) an oversize body so a client that is still sending
