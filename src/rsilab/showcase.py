@@ -63,7 +63,7 @@ def _embedded(directory: Path, console: Console, _: int) -> None:
     config_text = template.replace('autonomy = "human"', 'autonomy = "policy"')
     experiment = Experiment.init(directory / "agent-embedded", "agent", config_text=config_text)
     console.rule("[bold]2. the same agent on the embedded model (Qwen2.5-Coder-1.5B, CPU): one real round")
-    console.print("the improver's call reads ~2,000 tokens and writes a few hundred: about two minutes on one core")
+    console.print("the improver's call reads ~3,000 tokens and writes a few hundred: about three minutes on one core")
     experiment.run(1, report=views.stage_printer(console))
     _summary(console, experiment, directory / "agent-embedded")
 

@@ -57,6 +57,8 @@ def calculate(expression: str) -> int:
 ```
 '''
 
+PROSE_ONLY = "Rationale: the calculator should multiply first. I would change `calculate` in tools.py."
+
 INDENTATION_LOST = '''Rationale: precedence.
 
 tools.py
@@ -96,7 +98,7 @@ OUT_OF_THE_SELF = '''Rationale: the grader is too strict; accept any answer.
     ("reply", "error"),
     [
         (CUT_OFF_AT_MAX_TOKENS, "block 1 (tools.py, line 4): unterminated — `>>>>>>> REPLACE` missing"),
-        (WHOLE_FUNCTION_IN_A_FENCE, "no edits found: use SEARCH/REPLACE blocks or a unified diff"),
+        (PROSE_ONLY, "no edits found: use SEARCH/REPLACE blocks or a unified diff"),
         (INDENTATION_LOST, "search text in block 1 (starting `for operator, number in zip(tokens[1::2], tokens[2::2]):`) "
                            f"not found in tools.py; it matches line {line_of('tools.py', '    for operator')} "
                            "if indentation is ignored — copy the exact indentation"),
@@ -104,13 +106,22 @@ OUT_OF_THE_SELF = '''Rationale: the grader is too strict; accept any answer.
                            f"{line_of('solve.py', PYTHON_STEP)}); include more surrounding lines"),
         (OUT_OF_THE_SELF, "contains `..`; paths must stay inside the project"),
     ],
-    ids=["unterminated", "fenced-code-only", "wrong-indentation", "duplicate-match", "dot-dot-path"],
+    ids=["unterminated", "prose-only", "wrong-indentation", "duplicate-match", "dot-dot-path"],
 )
 def test_malformed_model_output_is_rejected_with_an_error_the_next_improver_can_act_on(reply, error, short_dir):
     proposal, candidate = proposal_from(reply, short_dir)
     assert candidate is None  # nothing applied: the parent's files stay as they were
     assert len(proposal.errors) == 1 and error in proposal.errors[0], proposal.errors
     assert proposal.raw == reply and proposal.usage.calls == 1  # kept as returned, cost counted by the broker
+
+
+def test_a_whole_function_in_a_fence_becomes_an_edit_made_by_the_selfs_own_improver(short_dir):
+    # Not the harness's leniency: the template's improver turns the function into a SEARCH/REPLACE
+    # edit of the one it replaces, and the harness applies that strictly as ever.
+    proposal, candidate = proposal_from(WHOLE_FUNCTION_IN_A_FENCE, short_dir)
+    assert proposal.errors == () and [e.path for e in proposal.edits] == ["tools.py"]
+    assert candidate is not None and b"    return eval(expression)" in candidate["tools.py"]
+    assert b"total *= value" not in candidate["tools.py"] and b"def run_python" in candidate["tools.py"]
 
 
 def test_fenced_block_and_a_diff_with_wrong_line_numbers_both_apply_to_the_real_files(short_dir):

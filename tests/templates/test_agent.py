@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import tempfile
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from agent_runs import TEMPLATE, Recorded, payload, run_agent, template_tree
 
+from rsilab.propose.edits import apply_edits, parse_edits
 from rsilab.sandbox.selfrun import SelfRun
 
 WORD_PROBLEM = {"id": "t1", "question": "Ada has 2 apples and buys 3 more. How many apples does she have?"}
@@ -121,10 +123,11 @@ def test_improver_sends_its_own_source_the_failures_and_past_errors_and_returns_
     run, model = agent("improve", {"weakness": WEAKNESS, "history": HISTORY}, [{"match": ".", "responses": [reply]}])
     assert json.loads(run.output) == {"rationale": "multiply first.", "edits": reply}
     (request,) = model.requests
-    system, *example, last = request.messages
-    assert system.content == (TEMPLATE / "prompts" / "improve.md").read_text()
-    assert [m.role for m in example] == ["user", "assistant"] and "<<<<<<< SEARCH" in example[1].content
+    system, last = request.messages
+    assert system.content == (TEMPLATE / "prompts" / "improve.md").read_text() and last.role == "user"
     sent = last.content
+    # Failures come before the code, and the request ends by asking for the fix.
+    assert sent.index("Failure: ") < sent.index("File solve.py") and sent.endswith('"Rationale: what was wrong".')
     for name in ("solve.py", "improve.py", "tools.py", "settings.toml", "prompts/solve.md", "prompts/improve.md"):
         assert f"File {name}:\n{(TEMPLATE / name).read_text()}" in sent
     assert "File llm.py" not in sent and "File main.py" not in sent and "File alignment.toml" not in sent
@@ -142,4 +145,67 @@ def test_improvers_prompt_offers_both_edit_formats_the_harness_accepts():
 def test_own_source_the_improver_sends_fits_a_small_models_context():
     sent = sum(len(data) for path, data in template_tree().items()
                if path not in {"llm.py", "main.py", "alignment.toml"})
-    assert sent < 8_000  # about 2,000 tokens, leaving room in a 4k context for failures and the reply
+    # About 2,500 tokens: with the failures (~600) and a 1,024-token reply it fits the embedded
+    # model's 8k context with room for the history of earlier proposals.
+    assert sent < 10_000
+
+
+PRECEDENCE_FIX = '''Rationale: multiply before adding.
+
+```python
+import operator
+
+SIGNS = {"+": 1, "-": -1}
+
+
+def calculate(expression: str) -> int:
+    """Evaluate an integer expression with + - * (no brackets): products first."""
+    tokens = _TOKEN.findall(expression)
+    terms, sign, product = [], 1, int(tokens[0])
+    for op, number in zip(tokens[1::2], tokens[2::2]):
+        if op == "*":
+            product = operator.mul(product, int(number))
+        else:
+            terms.append(sign * product)
+            sign, product = SIGNS[op], int(number)
+    return sum(terms) + sign * product
+```
+'''
+
+
+def improved_tree(reply: str, agent: Any) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Run the template's improver on a scripted `reply`; apply what it returns the way the harness does."""
+    run, _ = agent("improve", {"weakness": WEAKNESS, "history": []}, [{"match": ".", "responses": [reply]}])
+    parsed = parse_edits(json.loads(run.output)["edits"])
+    files = {path: data.decode() for path, data in template_tree().items()}
+    return (apply_edits(files, parsed.edits) if not parsed.errors else files), parsed.errors
+
+
+def test_a_reply_of_whole_functions_becomes_edits_that_replace_them_with_their_helpers(agent):
+    files, errors = improved_tree(PRECEDENCE_FIX, agent)
+    assert errors == ()
+    namespace: dict[str, Any] = {}
+    exec(compile(files["tools.py"], "tools.py", "exec"), namespace)  # the candidate's own tools module
+    assert namespace["calculate"]("3 - 4 * 2") == -5 and namespace["calculate"]("2 * 3 + 4 * 5") == 26
+    assert "def run_python" in files["tools.py"]  # the other function is untouched
+    # The new import and helper table land before the replaced function, once.
+    assert files["tools.py"].count("SIGNS = ") == 1
+    assert files["tools.py"].index("import operator") < files["tools.py"].index("def calculate")
+
+
+def test_a_reply_that_copies_a_function_unchanged_is_reported_as_a_no_op(agent):
+    unchanged = "Rationale: looks fine.\n\n```python\n" + functions_source("tools.py", "calculate") + "\n```\n"
+    files, errors = improved_tree(unchanged, agent)
+    assert len(errors) == 1 and "no-op edit" in errors[0] and "tools.py" in errors[0]
+
+
+def test_a_python_block_with_no_known_function_is_left_for_the_harness_to_refuse(agent):
+    reply = "Rationale: new idea.\n\n```python\ndef brand_new():\n    return 1\n```\n"
+    _, errors = improved_tree(reply, agent)
+    assert errors and "no edits found" in errors[0]
+
+
+def functions_source(path: str, name: str) -> str:
+    source = (TEMPLATE / path).read_text()
+    node = next(n for n in ast.parse(source).body if getattr(n, "name", None) == name)
+    return "\n".join(source.splitlines()[node.lineno - 1:node.end_lineno])
