@@ -127,3 +127,37 @@ def test_a_person_approves_the_pending_proposal_in_chromium_and_the_ledger_recor
     assert problems == [], problems
     for name in ("overview", "proposals", "approved"):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_an_open_page_follows_the_ledger_and_never_drops_what_a_person_is_typing(
+    pending_experiment: Experiment, browser: Browser,
+):
+    with running_ui(pending_experiment.root) as url:
+        base = url.split("?")[0]
+        context = browser.new_context()
+        problems: list[str] = []
+        watcher, reviewer = context.new_page(), context.new_page()
+        for page in (watcher, reviewer):
+            page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: problems.append(str(error)))
+        watcher.goto(url)  # the token becomes the context's cookie
+        expect(watcher.locator("#deployed")).to_have_text("v1")
+        reviewer.goto(base + "proposals")
+        reviewer.fill("#comment-v4", "half-written: the gain looks real but")
+
+        # Someone else decides, from another process (here: this test, through the experiment).
+        pending_experiment.decide("v4", True, "person:bob", "ship it")
+
+        # The page nobody is typing on reloads by itself and shows the new state...
+        expect(watcher.locator("#deployed")).to_have_text("v4", timeout=15_000)
+        expect(watcher.locator("#pending-count")).to_have_text("0")
+        # ...the one with a half-written comment only says so, and keeps every word.
+        expect(reviewer.locator("#live")).to_be_visible(timeout=15_000)
+        expect(reviewer.locator("#live")).to_contain_text("moved on")
+        expect(reviewer.locator("#comment-v4")).to_have_value("half-written: the gain looks real but")
+        expect(reviewer.locator("#pending-count")).to_have_text("0")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        reviewer.screenshot(path=SCREENSHOTS / "moved-on.png")
+        context.close()
+    assert problems == [], problems

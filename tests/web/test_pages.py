@@ -309,3 +309,18 @@ def test_a_damaged_artifact_is_reported_on_the_page_not_shown_as_if_intact(clien
 def _line_of(experiment: Experiment, version: str, path: str, text: str) -> int:
     lines = experiment.versions.files(experiment.commit_of(version))[path].decode().splitlines()
     return lines.index(text) + 1
+
+
+def test_live_reports_the_ledger_head_and_the_queue_and_every_page_carries_the_head_it_was_drawn_at(
+    client: TestClient, pending_experiment: Experiment,
+):
+    head = pending_experiment.ledger.last()
+    assert head is not None
+    response = client.get("/live")
+    assert response.json() == {"seq": head.seq, "pending": 1} and response.headers["cache-control"] == "no-store"
+    for path in ("/", "/proposals", "/lineage", "/ledger"):
+        assert f'<body data-seq="{head.seq}">' in client.get(path).text
+    # Another process (a run, `rsilab review`) appends: the poll sees it at once.
+    _decide(client, "reject", "not now")
+    assert client.get("/live").json() == {"seq": pending_experiment.ledger.last().seq, "pending": 0}
+    assert pending_experiment.ledger.last().seq > head.seq

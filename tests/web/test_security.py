@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from rsilab.experiment import Experiment
 
 OURS = f"http://{HOST}"
-PAGES = ["/", "/proposals", "/lineage", "/ledger", "/versions/v4", "/versions/v1/assessments", "/static/style.css"]
+PAGES = ["/", "/proposals", "/lineage", "/ledger", "/versions/v4", "/versions/v1/assessments", "/static/style.css", "/live"]
 
 
 def _approve(client: TestClient, csrf: str, **headers: str) -> httpx2.Response:

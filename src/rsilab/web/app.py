@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -58,8 +58,12 @@ def create_app(experiment: Experiment, token: str, hosts: Iterable[str], cookie_
     def pending() -> set[str]:
         return {p["version"] for p in experiment.pending_reviews()}
 
+    def head_seq() -> int:
+        last = experiment.ledger.last()
+        return last.seq if last else 0
+
     def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        base = {"pending_count": len(pending()), "plotly_js": charts.plotly_js_name(),
+        base = {"pending_count": len(pending()), "plotly_js": charts.plotly_js_name(), "head_seq": head_seq(),
                 "csrf": getattr(request.state, "csrf", ""), "default_person": default_person,
                 "experiment_name": experiment.config.experiment.name}
         return templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
@@ -147,6 +151,11 @@ def create_app(experiment: Experiment, token: str, hosts: Iterable[str], cookie_
         report = experiment.ledger.verify()
         view = pages.ledger_view(events(), report, kind or None, LEDGER_PAGE_LIMIT)
         return render(request, "ledger.html", nav="ledger", l=view, limit=LEDGER_PAGE_LIMIT)
+
+    @app.get("/live")
+    def live() -> JSONResponse:
+        # Polled by static/live.js: a page reloads (or offers to) when the ledger has moved on.
+        return JSONResponse({"seq": head_seq(), "pending": len(pending())}, headers={"Cache-Control": "no-store"})
 
     @app.get("/favicon.ico")
     def favicon() -> FileResponse:  # browsers ask for it even on pages that name another icon
