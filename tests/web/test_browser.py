@@ -155,6 +155,7 @@ def test_an_open_page_follows_the_ledger_and_never_drops_what_a_person_is_typing
         # ...the one with a half-written comment only says so, and keeps every word.
         expect(reviewer.locator("#live")).to_be_visible(timeout=15_000)
         expect(reviewer.locator("#live")).to_contain_text("moved on")
+        expect(reviewer.locator("#live")).to_be_in_viewport()  # seen from the form, not only at the top
         expect(reviewer.locator("#comment-v4")).to_have_value("half-written: the gain looks real but")
         expect(reviewer.locator("#pending-count")).to_have_text("0")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
