@@ -13,7 +13,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rsilab.errors import ConfigError
-from rsilab.suite_names import check_name
 
 CONFIG_FILE = "rsilab.toml"
 
@@ -49,6 +48,8 @@ class AssessConfig(Section):
     @field_validator("suite")
     @classmethod
     def _known_suite(cls, suite: str) -> str:
+        from rsilab.assess.tasks import check_name
+
         try:
             return check_name(suite)
         except ConfigError as exc:

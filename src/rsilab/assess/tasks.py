@@ -5,7 +5,7 @@ always gives the same tasks, and a new seed gives fresh ones (held-out rounds).
 
 Suites by name: `arithmetic` (below; the template's default), `addition` (digit-length
 knob), `reasoning` (the reasoning-gym mix), `rg:NAME` (one reasoning-gym family) and
-`jsonl` (a user's file, drawn by rsilab.assess.splits). Their names live in rsilab.suite_names.
+`jsonl` (a user's file, drawn by rsilab.assess.splits).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from rsilab.assess.suites.addition import addition
 from rsilab.assess.suites.reasoning import family_suite, reasoning
 from rsilab.errors import ConfigError
 from rsilab.records import Task
-from rsilab.suite_names import DATASET_SUITE, FAMILY_PREFIX, check_name
 
 Suite = Callable[[int, int, Sequence[int]], list[Task]]
 
@@ -52,6 +51,16 @@ def _expression(rng: random.Random, difficulty: int) -> str:
 
 
 SUITES: dict[str, Suite] = {"arithmetic": arithmetic, "addition": addition, "reasoning": reasoning}
+FAMILY_PREFIX = "rg:"  # `rg:NAME`: one reasoning-gym family
+DATASET_SUITE = "jsonl"  # a user's JSONL file (assess.dataset), split by question
+
+
+def check_name(suite: str) -> str:
+    """The suite name if it is one we know, else ConfigError listing the choices."""
+    if suite in SUITES or suite == DATASET_SUITE or (suite.startswith(FAMILY_PREFIX) and len(suite) > len(FAMILY_PREFIX)):
+        return suite
+    raise ConfigError(f"unknown task suite {suite!r}: choose one of {', '.join(sorted(SUITES))}, "
+                      f"{DATASET_SUITE} (with assess.dataset) or {FAMILY_PREFIX}NAME (a reasoning-gym family)")
 
 
 def generate(suite: str, n: int, seed: int, difficulties: Sequence[int]) -> list[Task]:
