@@ -48,6 +48,8 @@ class AssessConfig(Section):
     @field_validator("suite")
     @classmethod
     def _known_suite(cls, suite: str) -> str:
+        # Imported here, not moved below the config: code may register its own suite in
+        # assess.tasks.SUITES before loading a config that names it (tests/e2e/test_recursion.py).
         from rsilab.assess.tasks import check_name
 
         try:

@@ -145,6 +145,7 @@ def test_deciding_twice_is_refused_with_a_message_and_records_nothing_more(clien
     again = client.post("/versions/v4/decision", data={"verdict": "reject", "csrf": csrf, "comment": "second"},
                         headers={"origin": OURS})
     assert again.status_code == 409 and "not awaiting review" in again.text
+    assert '<pre id="unsaved-comment">second</pre>' in again.text  # the refused comment is handed back
     assert len([e for e in pending_experiment.events("decision.recorded") if e.payload["version"] == "v4"]) == 1
 
 
@@ -154,8 +155,10 @@ def test_a_decision_while_another_command_changes_the_experiment_is_refused_with
     csrf = csrf_of(client)
     with open(pending_experiment.root / ".rsilab" / "lock", "w") as held:  # what a running `rsilab run` holds
         fcntl.flock(held, fcntl.LOCK_EX)
-        response = client.post("/versions/v4/decision", data={"verdict": "approve", "csrf": csrf}, headers={"origin": OURS})
+        response = client.post("/versions/v4/decision", data={"verdict": "approve", "csrf": csrf, "comment": "<b>ok</b>"},
+                               headers={"origin": OURS})
     assert response.status_code == 409 and "another rsilab command" in response.text
+    assert '<pre id="unsaved-comment">&lt;b&gt;ok&lt;/b&gt;</pre>' in response.text  # handed back, escaped
     assert [p["version"] for p in pending_experiment.pending_reviews()] == ["v4"]
 
 

@@ -125,8 +125,8 @@ def create_app(experiment: Experiment, token: str, hosts: Iterable[str], cookie_
         person = " ".join(by.split()) or default_person
         try:
             result = experiment.decide(version, verdict == "approve", f"person:{person}", comment.strip())
-        except RsilabError as exc:
-            return render(request, "error.html", status_code=409, message=str(exc))
+        except RsilabError as exc:  # nothing recorded: hand the person's words back so none are lost
+            return render(request, "error.html", status_code=409, message=str(exc), unsaved_comment=comment.strip())
         return RedirectResponse(f"/versions/{version}?outcome={result.outcome}", status_code=303)
 
     @app.get("/lineage", response_class=HTMLResponse)
