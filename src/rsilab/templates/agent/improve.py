@@ -49,15 +49,19 @@ def as_edits(reply: str) -> str:
     functions of the same name; new helpers and imports go just before the first one."""
     if "<<<<<<< SEARCH" in reply or "\n@@" in reply:
         return reply
+    defined = {}  # function or class name -> (the file that defines it first, its source there)
+    for path in (p for p in SHOWN if p.suffix == ".py"):
+        for name, old in top_level(path.read_text()):
+            if name is not None:
+                defined.setdefault(name, (path, old))
     edits, unchanged = [], []
     for block in _PYTHON_BLOCK.findall(reply):
         lead = []
         for name, new in top_level(block):
-            found = [(p, old) for p in SHOWN if p.suffix == ".py" for n, old in top_level(p.read_text()) if n == name]
-            if name is None or not found:
+            if name not in defined:
                 lead.append(new)  # a helper or an import the new function needs
                 continue
-            path, old = found[0]
+            path, old = defined[name]
             edit = f"{path}\n<<<<<<< SEARCH\n{old}\n=======\n" + "\n\n".join(lead + [new]) + "\n>>>>>>> REPLACE"
             (unchanged if new == old and not lead else edits).append(edit)
             lead = []
