@@ -213,6 +213,28 @@ class ReviewConfig(Section):
     autonomy: Literal["human", "policy", "auto"] = "human"
 
 
+class SearchConfig(Section):
+    """A round as a search step: a parent from the archive, several sampled candidates, one winner at most."""
+
+    # Candidates a round asks the parent's improver for, each with its own harness-drawn seed.
+    # None: by provider — 1 scripted, 2 embedded (each embedded proposal costs minutes of CPU), 4 servers.
+    candidates: int | None = Field(default=None, ge=1, le=64)
+    # deployed: today's self; best: highest lower bound of the held-out interval; dgm: score-proportional
+    # with a penalty for many children; thompson: a Beta draw over the held-out successes of each clade.
+    parent: Literal["deployed", "best", "dgm", "thompson"] = "deployed"
+    # Concurrent sandboxes for a round's independent runs. None: this machine's cores.
+    workers: int | None = Field(default=None, ge=1, le=64)
+    # How one winner among many keeps the round's false-accept rate at gates.benchmark.alpha:
+    # confirm: the best on the held-out draw must pass the benchmark again on a second fresh draw;
+    # holm: every candidate tested on one draw, Holm-Bonferroni over their p-values.
+    acceptance: Literal["confirm", "holm"] = "confirm"
+
+    def candidates_for(self, provider: str) -> int:
+        if self.candidates is not None:
+            return self.candidates
+        return {"scripted": 1, "embedded": 2}.get(provider, 4)
+
+
 class WeightsConfig(Section):
     """The weights loop (template "transformer"): assess per length, label, filter, refine."""
 
@@ -242,6 +264,7 @@ class Config(Section):
     llm: LLMConfig = LLMConfig()
     gates: GatesConfig = GatesConfig()
     review: ReviewConfig = ReviewConfig()
+    search: SearchConfig = SearchConfig()
     weights: WeightsConfig = WeightsConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

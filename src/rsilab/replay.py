@@ -20,8 +20,8 @@ import tomli_w
 from rsilab.config import CONFIG_FILE
 from rsilab.errors import RsilabError
 from rsilab.experiment import Experiment
+from rsilab.round.code import SEED_KEYS
 
-SEED_KEYS = ("dev_seed", "heldout_seed", "smoke_seed", "canary_seed")
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ def replay(source_root: Path, target_root: Path, report: Callable[[str, str], No
         raise RsilabError(f"the cassette {cassette} is missing: nothing to replay from")
     created = source.events("experiment.created")[0].payload
     target = Experiment.init(target_root, created["template"], config_text=_replay_config(source))
-    target.seed_plan = {e.payload["round"]: {k: e.payload[k] for k in SEED_KEYS} for e in source.events("round.started")}
+    target.seed_plan = {e.payload["round"]: {k: e.payload[k] for k in (*SEED_KEYS, "candidate_seeds") if k in e.payload}
+                        for e in source.events("round.started")}
     rounds = len(source.events("round.completed"))
     people = {e.payload["version"]: e.payload for e in source.events("decision.recorded")
               if str(e.payload.get("by", "")).startswith("person:")}
@@ -68,19 +69,20 @@ def replay(source_root: Path, target_root: Path, report: Callable[[str, str], No
 
 
 def decision_trail(experiment: Experiment) -> list[dict[str, Any]]:
-    """What each round decided, without ids that differ between runs (commits, times, artifacts)."""
+    """What each round decided for each candidate, without ids that differ between runs (commits, times, artifacts)."""
     trail: dict[int, dict[str, Any]] = {}
     for event in experiment.events():
         p = event.payload
         if event.kind == "proposal.recorded":
-            trail[p["round"]] = {"version": p["version"], "rationale": p["rationale"], "edits": p["edits"]}
+            candidates = trail.setdefault(p["round"], {"candidates": {}})["candidates"]
+            candidates[p["version"]] = {"version": p["version"], "rationale": p["rationale"], "edits": p["edits"]}
         elif event.kind == "verdict.recorded":
-            trail[p["round"]]["gates"] = [(g["name"], g["passed"]) for g in p["gates"]]
-        elif event.kind == "decision.recorded":
-            trail[p["round"]]["decision"] = {k: p[k] for k in ("approved", "by", "comment")}
-        elif event.kind == "round.completed":
+            trail[p["round"]]["candidates"][p["version"]]["gates"] = [(g["name"], g["passed"]) for g in p["gates"]]
+        elif event.kind == "decision.recorded" and p["version"] in trail.get(p["round"], {}).get("candidates", {}):
+            trail[p["round"]]["candidates"][p["version"]]["decision"] = {k: p[k] for k in ("approved", "by", "comment")}
+        elif event.kind == "round.completed" and p["round"] in trail:
             trail[p["round"]]["outcome"] = p["outcome"]
-    return [trail[number] for number in sorted(trail)]
+    return [{"outcome": trail[n].get("outcome"), "candidates": list(trail[n]["candidates"].values())} for n in sorted(trail)]
 
 
 def _replay_config(source: Experiment) -> str:

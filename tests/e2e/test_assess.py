@@ -14,7 +14,7 @@ import pytest
 
 from rsilab.experiment import Experiment
 from rsilab.records import Assessment
-from rsilab import experiment as experiment_module
+from rsilab import runtime as runtime_module
 from rsilab.sandbox.process import Limits, RunResult, Sandbox
 
 
@@ -38,8 +38,8 @@ def test_heldout_seeds_differ_each_round_and_neither_they_nor_targets_ever_reach
     demo_experiment: Experiment, monkeypatch: pytest.MonkeyPatch
 ):
     RecordingSandbox.seen = []
-    real_factory = experiment_module.make_sandbox
-    monkeypatch.setattr(experiment_module, "make_sandbox", lambda *a, **k: RecordingSandbox(real_factory(*a, **k)))
+    real_factory = runtime_module.make_sandbox
+    monkeypatch.setattr(runtime_module, "make_sandbox", lambda *a, **k: RecordingSandbox(real_factory(*a, **k)))
     exp = demo_experiment
     exp.run(3)
 

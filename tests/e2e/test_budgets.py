@@ -8,6 +8,7 @@ import pytest
 from conftest import demo_config
 
 from rsilab.experiment import Experiment
+from rsilab.round.code import start_round
 
 
 def _with_experiment_budget(max_calls: int) -> str:
@@ -25,7 +26,7 @@ def test_spent_experiment_budget_stops_cleanly_with_an_event_and_a_raised_budget
     assert [e.payload["round"] for e in exp.events("round.started")] == [1]
 
     # A round already under way (as after a crash) stops inside its proposal stage, which records nothing.
-    exp._start_round(lambda stage, message: None)
+    start_round(exp, lambda stage, message: None)
     assert [r.outcome for r in exp.run(3)] == ["budget-spent"]
     assert len(exp.events("budget.exhausted")) == 2
     assert [e.payload["round"] for e in exp.events("proposal.recorded")] == [1]

@@ -22,6 +22,7 @@ def _recorded_experiment(root: Path, rounds: int) -> tuple[Experiment, int]:
     with ChatServer(ScriptedProvider(data["llm"]["rules"])) as server:
         data["llm"] = {"provider": "openai-compatible", "model": "demo", "base_url": f"{server.url}/v1",
                        "cassette": "cassette.jsonl", "max_retries": 0}
+        data["search"] = {"candidates": 1}  # the demo's story: one proposal a round
         experiment = Experiment.init(root, "agent", config_text=tomli_w.dumps(data))
         experiment.run(rounds)
         calls = len(server.requests)
@@ -38,7 +39,7 @@ def test_a_recorded_run_replays_offline_to_identical_decisions(tmp_path: Path):
 
     assert result.identical, (result.original, result.replayed)
     assert [r["outcome"] for r in result.replayed] == ["rejected", "rejected", "deployed"]
-    assert [r["gates"][-1] for r in result.replayed] == [("protected-integrity", False), ("contract", False),
+    assert [r["candidates"][0]["gates"][-1] for r in result.replayed] == [("protected-integrity", False), ("contract", False),
                                                         ("benchmark", True)]
     replayed = Experiment(result.replay)
     assert replayed.config.llm.cassette_mode == "replay"
@@ -57,5 +58,5 @@ def test_a_replay_that_gets_other_answers_reports_the_round_that_differs(tmp_pat
     result = replay(source.root, tmp_path / "replay")
 
     assert not result.identical and result.first_difference == 0
-    assert result.original[0]["gates"][-1] == ("protected-integrity", False)
-    assert result.replayed[0]["rationale"] == "leave everything as it is."
+    assert result.original[0]["candidates"][0]["gates"][-1] == ("protected-integrity", False)
+    assert result.replayed[0]["candidates"][0]["rationale"] == "leave everything as it is."

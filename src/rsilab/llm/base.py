@@ -21,6 +21,10 @@ class ChatRequest(BaseModel):
     max_tokens: int | None = None
     temperature: float = 0.0
     stop: tuple[str, ...] = Field(default_factory=tuple)
+    top_p: float | None = None
+    # Set by the broker from the seed the harness drew for the run, never by the self: the same
+    # request with the same seed gets the same sampled answer (on a given build of the model).
+    seed: int | None = None
 
 
 class Completion(BaseModel):

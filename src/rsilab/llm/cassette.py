@@ -21,8 +21,16 @@ from rsilab.llm.base import ChatRequest, Completion, Provider
 
 
 def request_key(request: ChatRequest) -> str:
-    """The sha256 of the request's canonical JSON: equal requests, equal keys."""
-    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The sha256 of the request's canonical JSON: equal requests, equal keys.
+
+    The sampling seed is part of the key, so a replayed sampled run gets each candidate's own
+    answer; unset sampling fields are left out, so greedy requests keep the keys they always had.
+    """
+    fields = request.model_dump(mode="json")
+    for optional in ("top_p", "seed"):
+        if fields.get(optional) is None:
+            fields.pop(optional, None)
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

@@ -53,7 +53,8 @@ class AnthropicProvider:
             "max_tokens": request.max_tokens or self.default_max_tokens,
             "messages": turns,
         }
-        # Current Claude models choose their own sampling; the SDK takes no temperature.
+        # Current Claude models choose their own sampling and take no seed: sampled Claude calls replay
+        # only from a cassette (which keys on the harness's seed), never by asking the model again.
         if system:
             params["system"] = system
         if request.stop:

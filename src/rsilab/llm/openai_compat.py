@@ -53,6 +53,10 @@ class OpenAICompatibleProvider:
         }
         if request.stop:
             params["stop"] = list(request.stop)
+        if request.top_p is not None:
+            params["top_p"] = request.top_p
+        if request.seed is not None:  # honoured by OpenAI (best effort), vLLM, SGLang, llama.cpp server
+            params["seed"] = request.seed
         try:
             response = self._client.chat.completions.create(**params)
         except self._sdk.OpenAIError as e:

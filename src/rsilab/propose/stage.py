@@ -27,9 +27,17 @@ def propose(
     weakness: dict[str, Any],
     history: list[dict[str, Any]],
     run_improve: ImproveRunner,
+    candidate_info: Mapping[str, int] | None = None,
 ) -> tuple[Proposal, dict[str, bytes] | None]:
-    """Ask the parent to improve itself; return the proposal and the candidate tree if it applied."""
-    payload = json.dumps({"weakness": weakness, "history": history}).encode()
+    """Ask the parent to improve itself; return the proposal and the candidate tree if it applied.
+
+    `candidate_info` ({"index": k, "of": n}) tells the improver which of the round's n samples
+    this is, so it may vary its approach; its sampling seed comes from the harness, not from it.
+    """
+    request: dict[str, Any] = {"weakness": weakness, "history": history}
+    if candidate_info is not None:
+        request["candidate"] = dict(candidate_info)
+    payload = json.dumps(request).encode()
     run = run_improve(payload)
     raw, rationale, problem = _read_output(run)
     parsed = parse_edits(raw) if problem is None else None

@@ -13,6 +13,7 @@ The request's `model` is ignored: the harness, not the self, chooses the model.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import http.server
 import json
@@ -94,6 +95,8 @@ class Broker:
         self._calls: list[CallRecord] = []
         self._in_flight = 0  # admitted calls not yet answered; they count against max_calls
         self._generation = 0  # bumped by reset(), so a call admitted before it isn't counted after it
+        self._seed: int | None = None  # the harness's sampling seed for this run (see reset)
+        self._seen: dict[str, int] = {}  # how often each request came this run, for its seed
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._made_dir = False
@@ -159,13 +162,20 @@ class Broker:
         with self._lock:
             return list(self._calls)
 
-    def reset(self) -> None:
-        """Zero counters and budget spend, e.g. before the next candidate runs."""
+    def reset(self, seed: int | None = None) -> None:
+        """Zero counters and budget spend, e.g. before the next candidate runs.
+
+        `seed` (drawn by the harness) seeds every sampled call of the run: each request gets
+        a seed derived from it, the request and how often that request came before, so the
+        self cannot choose its seeds, repeated calls still sample afresh, and a replay of the
+        run asks the same calls with the same seeds.
+        """
         with self._lock:
             self._usage = Usage()
             self._by_task = {}
             self._calls = []
             self._generation += 1
+            self._seed, self._seen = seed, {}
 
     # --- the endpoint's logic (HTTP plumbing is in _Handler) ---------------------------
 
@@ -204,11 +214,21 @@ class Broker:
                 raise ApiError(429, "budget_exceeded", refusal)
             self._in_flight += 1
             generation = self._generation
+            seed = self._call_seed(request)
         # Token and dollar budgets are checked on spend so far, so concurrent calls can
         # overshoot them by at most what those calls use; the per-call cap bounds that.
         if cap is not None and request.max_tokens is None:
             request = request.model_copy(update={"max_tokens": cap})
-        return request, generation
+        return request.model_copy(update={"seed": seed}), generation
+
+    def _call_seed(self, request: ChatRequest) -> int | None:
+        """The harness's seed for this call (the lock is held), or None for a run without one."""
+        if self._seed is None:
+            return None
+        key = hashlib.sha256(request.model_copy(update={"seed": None}).model_dump_json().encode()).hexdigest()
+        count = self._seen.get(key, 0)
+        self._seen[key] = count + 1
+        return int(hashlib.sha256(f"{self._seed}:{key}:{count}".encode()).hexdigest()[:8], 16) % 2**31
 
     def _account(self, task: str | None, completion: Completion, seconds: float, generation: int) -> None:
         dollars = self.prices.dollars(completion.tokens_in, completion.tokens_out)
@@ -276,7 +296,16 @@ def _parse_chat(body: bytes) -> ChatRequest:
         max_tokens=max_tokens,
         temperature=float(temperature or 0.0),
         stop=tuple(stop or ()),
-    )
+        top_p=_top_p(data.get("top_p")),
+    )  # a `seed` in the body is ignored: the harness seeds each call (Broker.reset)
+
+
+def _top_p(value: Any) -> float | None:
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not 0 < value <= 1:
+        raise ApiError(400, "invalid_request_error", "'top_p' must be a number above 0 and at most 1")
+    return float(value)
 
 
 def _openai_response(completion: Completion) -> dict[str, Any]:

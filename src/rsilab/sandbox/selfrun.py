@@ -71,11 +71,13 @@ def run_self(
     limits: Limits,
     scratch_root: Path,
     on_progress: Progress | None = None,
+    seed: int | None = None,
 ) -> SelfRun:
+    """`seed`: the harness's sampling seed for the run's LLM calls (see Broker.reset)."""
     workdir = scratch_copy(tree, scratch_root, prefix=f"{command}-")
     try:
         (workdir / INPUT_FILE).write_bytes(payload)
-        broker.reset()
+        broker.reset(seed)
         argv = [*sandbox.python, "main.py", command, INPUT_FILE, OUTPUT_FILE]
         env = {"RSILAB_LLM_SOCKET": str(broker.socket_path)}
         # The progress file is an output too: under bwrap only declared outputs come back out.

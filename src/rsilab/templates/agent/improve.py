@@ -20,8 +20,12 @@ _PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
 def improve(request: dict) -> dict:
-    messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": describe(request)}]
-    reply = llm.chat(messages, max_tokens=SETTINGS["improve_max_tokens"])
+    # Candidate 1 of a round is greedy; the others sample (the harness seeds each).
+    k, n = (request.get("candidate") or {"index": 1, "of": 1}).values()
+    temperature = 0.0 if k == 1 else SETTINGS["improve_temperature"]
+    prompt = describe(request) + (f"\n\n(Attempt {k} of {n}.)" if n > 1 else "")
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
+    reply = llm.chat(messages, max_tokens=SETTINGS["improve_max_tokens"], temperature=temperature)
     rationale = re.search(r"Rationale:\s*(.+)", reply)
     return {"rationale": rationale.group(1) if rationale else reply.strip()[:200], "edits": as_edits(reply)}
 

@@ -1,0 +1,249 @@
+"""Judging a round's candidates side by side: the gates, cheapest first, and at most one winner.
+
+Static gates run on every candidate here, before any of its code runs. The sandboxed
+gates (contract and safety, then the staged benchmark) run as batches of independent
+jobs through the runtime's executor: every job is a sandboxed run whose result comes
+back to this thread, which alone writes the ledger. Each candidate is compared with the
+*deployed* version on the round's fresh held-out tasks, whichever parent it came from.
+With several candidates on the benchmark, the winner is chosen so that the round's
+false-accept rate stays at alpha (see search/acceptance.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rsilab.assess.runner import assess, merge
+from rsilab.assess.splits import draw_tasks
+from rsilab.config import BenchmarkGateConfig
+from rsilab.records import Assessment, GateResult, Proposal, Task, Verdict
+from rsilab.round.records import RoundRecords, dev_questions
+from rsilab.rounds import Report
+from rsilab.runtime import Runtime
+from rsilab.search.acceptance import holm_passing, holm_threshold, rank
+from rsilab.state import ExperimentState
+from rsilab.verify import gates
+from rsilab.verify.alignment import load_alignment
+
+Tree = dict[str, bytes]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    proposal: Proposal
+    tree: Tree | None  # None when its edits did not apply
+
+    @property
+    def version(self) -> str:
+        return self.proposal.version
+
+
+def run_seed(*parts: object) -> int:
+    """The sampling seed of one solve run, derived from what the harness already drew."""
+    return int(hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:8], 16) % 2**31
+
+
+class Judge:
+    def __init__(self, state: ExperimentState, runtime: Runtime, records: RoundRecords, rnd: dict, report: Report,
+                 parent_tree: Tree, deployed_tree: Tree) -> None:
+        self.state, self.runtime, self.records, self.rnd, self.report = state, runtime, records, rnd, report
+        self.parent_tree, self.deployed_tree = parent_tree, deployed_tree
+        self.deployed = rnd.get("deployed", rnd["parent"])
+        self.config = state.config
+        self.gates: dict[str, list[GateResult]] = {}
+
+    def judge(self, candidates: list[Candidate]) -> dict[str, Verdict]:
+        """Every candidate's verdict (recorded once each); at most one passes."""
+        verdicts = {c.version: v for c in candidates if (v := self.records.verdict(c.version)) is not None}
+        open_ = [c for c in candidates if c.version not in verdicts]
+        live = [c for c in open_ if self._static(c)]
+        live = self._sandboxed(live)
+        for version, result in self._benchmark(live, ranked_pool=[c for c in candidates if c.tree is not None]).items():
+            self._passed(version, result)
+        for c in open_:
+            verdicts[c.version] = self.records.record_verdict(c.version, self.gates[c.version])
+        return verdicts
+
+    # ---- the gates ------------------------------------------------------------------------
+
+    def _passed(self, version: str, gate: GateResult) -> bool:
+        self.gates.setdefault(version, []).append(gate)
+        self.report("verify", f"{version} {gate.name}: {'pass' if gate.passed else 'FAIL'} — {gate.summary}")
+        return gate.passed
+
+    def _static(self, c: Candidate) -> bool:
+        cfg = self.config
+        return (
+            self._passed(c.version, gates.edit_hygiene(c.proposal, cfg.self_))
+            and self._passed(c.version, gates.protected_integrity(c.proposal, self.parent_tree, c.tree, cfg.self_.protected))
+            and c.tree is not None
+            and self._passed(c.version, gates.capability_diff(self.parent_tree, c.tree, cfg.gates.capability))
+        )
+
+    def _sandboxed(self, live: list[Candidate]) -> list[Candidate]:
+        """Contract and safety, one job per candidate, all at once."""
+        cfg, rnd = self.config, self.rnd
+        smoke_tasks = draw_tasks(cfg.assess, "smoke", cfg.gates.contract_tasks, rnd["smoke_seed"])
+        alignment = load_alignment(self.parent_tree)  # protected, so every candidate's is the same
+
+        def checks(c: Candidate) -> Callable[[], tuple[Assessment, Assessment | None]]:
+            def job() -> tuple[Assessment, Assessment | None]:
+                smoke = assess(c.version, smoke_tasks, "smoke", rnd["smoke_seed"], self._runner(c, "smoke"))
+                if not gates.contract(smoke).passed:
+                    return smoke, None
+                return smoke, assess(c.version, alignment.probes, "probes", 0, self._runner(c, "probes"))
+            return job
+
+        results = self.runtime.map([checks(c) for c in live])
+        self.records.flush_violations(self.runtime)
+        survivors = []
+        for c, (smoke, probes) in zip(live, results):
+            if not self._passed(c.version, gates.contract(smoke)) or probes is None:
+                continue
+            violations = self.records.violations_of(c.version)
+            if self._passed(c.version, gates.safety(probes, alignment.budgets, [smoke], violations)):
+                survivors.append(c)
+        return survivors
+
+    def _runner(self, c: Candidate, split: str, stage: int | None = None) -> Callable[[bytes], object]:
+        context = {"round": self.rnd["round"], "version": c.version, "split": split}
+        seed = run_seed(self.rnd["smoke_seed"], c.version, split, stage)
+        return self.runtime.runner(c.tree or {}, "solve", context, seed=seed)
+
+    # ---- the benchmark --------------------------------------------------------------------
+
+    def _benchmark(self, live: list[Candidate], ranked_pool: list[Candidate]) -> dict[str, GateResult]:
+        """The benchmark gate's result for each live candidate."""
+        if not live:
+            return {}
+        rule, rnd = self.config.gates.benchmark, self.rnd
+        heldout = self._draw(rnd["heldout_seed"])
+        deployed, parts, futile = self._staged("heldout", heldout, rnd["heldout_seed"], live)
+        results: dict[str, GateResult] = dict(futile)
+        full = {v: merge(p) for v, p in parts.items() if v not in futile}
+        alive = [c for c in live if c.version in full]
+        # Everyone this round that was tested on the held-out draw (a resumed round too).
+        tested = [c for c in ranked_pool if c.version in parts or self.records.assessment(c.version, "heldout", 1)]
+        if len(tested) <= 1 or not alive:  # one comparison: no multiplicity to control
+            results.update({c.version: gates.benchmark(deployed, full[c.version], rule) for c in alive})
+        elif self.config.search.acceptance == "holm":
+            results.update(self._holm(deployed, full, rule, len(tested)))
+        else:
+            results.update(self._confirm(deployed, self._tested_full(tested, full), alive, rule, heldout))
+        return results
+
+    def _holm(self, deployed: Assessment, full: dict[str, Assessment], rule: BenchmarkGateConfig, family: int
+              ) -> dict[str, GateResult]:
+        plain = {v: gates.benchmark(deployed, a, rule) for v, a in full.items()}
+        # Candidates stopped at stage one count in the family with p = 1: they were tested too.
+        pvalues = {**{f"stopped{i}": 1.0 for i in range(family - len(full))},
+                   **{v: float(r.evidence["p_better"]) for v, r in plain.items()}}
+        passing = holm_passing(pvalues, rule.alpha) if rule.rule == "superior" else set()
+        results = {}
+        for v, assessment in full.items():
+            level = holm_threshold(pvalues, v, rule.alpha) if rule.rule == "superior" else rule.alpha / family
+            result = gates.benchmark(deployed, assessment, rule.model_copy(update={"alpha": level}))
+            if rule.rule == "superior":
+                result = result.model_copy(update={"passed": result.passed and v in passing})
+            note = f" (Holm–Bonferroni over {family} candidates: level {level:.3g})"
+            results[v] = result.model_copy(update={"summary": result.summary + note,
+                                                   "evidence": {**result.evidence, "holm_level": level}})
+        winners = [v for v in rank({v: full[v] for v in results if results[v].passed})]
+        for v in winners[1:]:
+            results[v] = results[v].model_copy(update={
+                "passed": False, "summary": f"passed, but {winners[0]} did better this round: {results[v].summary}"})
+        return results
+
+    def _confirm(self, deployed: Assessment, full: dict[str, Assessment], alive: list[Candidate],
+                 rule: BenchmarkGateConfig, heldout: list[Task]) -> dict[str, GateResult]:
+        ranked = rank(full)
+        best = ranked[0]
+        best_score = f"{full[best].correct}/{full[best].n}"
+        results = {c.version: GateResult(
+            name="benchmark", passed=False,
+            summary=f"not the round's best on the held-out draw: {full[c.version].correct}/{full[c.version].n} "
+                    f"vs {best}'s {best_score}", evidence={"rank": ranked.index(c.version) + 1, "of": len(ranked)})
+            for c in alive if c.version != best}
+        winner = next((c for c in alive if c.version == best), None)
+        if winner is None:
+            return results
+        if gates.stage_is_futile([o.correct for o in deployed.outcomes], [o.correct for o in full[best].outcomes], rule):
+            selected = gates.benchmark(deployed, full[best], rule)
+            results[best] = selected.model_copy(update={
+                "passed": False, "summary": f"best of {len(ranked)} but not ahead of {self.deployed} on the held-out draw — "
+                                            f"{selected.summary}"})
+            return results
+        seed = self.rnd["confirm_seed"]
+        tasks = self._draw(seed, extra_exclude={t.question for t in heldout})
+        again, parts, futile = self._staged("confirm", tasks, seed, [winner])
+        result = futile.get(best) or gates.benchmark(again, merge(parts[best]), rule)
+        results[best] = result.model_copy(update={
+            "summary": f"best of {len(ranked)} ({best_score} on the held-out draw); on a second fresh draw: {result.summary}",
+            "evidence": {**result.evidence, "selection": {v: full[v].correct for v in ranked}, "confirmation": True}})
+        return results
+
+    def _tested_full(self, tested: list[Candidate], full: dict[str, Assessment]) -> dict[str, Assessment]:
+        """Full held-out results of every candidate tested this round, read back for those judged before a resume."""
+        found = dict(full)
+        for c in tested:
+            if c.version not in found:
+                stages = [a for s in (1, 2) if (a := self.records.assessment(c.version, "heldout", s))]
+                if len(stages) == (2 if self._stages_planned() == 2 else 1):
+                    found[c.version] = merge(stages)
+        return found
+
+    def _stages_planned(self) -> int:
+        rule, n = self.config.gates.benchmark, self.config.assess.heldout_n
+        return 2 if rule.staged and rule.first_stage_fraction < 1 and max(1, round(n * rule.first_stage_fraction)) < n else 1
+
+    def _draw(self, seed: int, extra_exclude: set[str] | None = None) -> list[Task]:
+        # Held-out tasks skip every dev question a proposer may have seen (and the first draw's, for a confirmation).
+        exclude = dev_questions(self.state, up_to_round=self.rnd["round"]) | (extra_exclude or set())
+        return draw_tasks(self.config.assess, "heldout", self.config.assess.heldout_n, seed, exclude)
+
+    def _staged(self, split: str, tasks: list[Task], seed: int, live: list[Candidate]
+                ) -> tuple[Assessment, dict[str, list[Assessment]], dict[str, GateResult]]:
+        """The deployed version and each live candidate on `tasks`, stage by stage; stage one may reject early."""
+        rule, n = self.config.gates.benchmark, len(tasks)
+        cut = max(1, round(n * rule.first_stage_fraction)) if rule.staged and rule.first_stage_fraction < 1 else n
+        stages = [(1, tasks[:cut])] + ([(2, tasks[cut:])] if cut < n else [])
+        deployed_parts: list[Assessment] = []
+        parts: dict[str, list[Assessment]] = {c.version: [] for c in live}
+        futile: dict[str, GateResult] = {}
+        for stage, chunk in stages:
+            running = [c for c in live if c.version not in futile]
+            runs = [(self.deployed, self.deployed_tree)] + [(c.version, c.tree or {}) for c in running]
+            found = self._assessments(split, stage, seed, chunk, runs)
+            deployed_parts.append(found[self.deployed])
+            for c in running:
+                parts[c.version].append(found[c.version])
+                if stage == 1 and len(stages) > 1:
+                    early = gates.futile(found[self.deployed], found[c.version], rule)
+                    if early is not None:
+                        futile[c.version] = early
+        return merge(deployed_parts), parts, futile
+
+    def _assessments(self, split: str, stage: int, seed: int, tasks: list[Task], runs: list[tuple[str, Tree]]
+                     ) -> dict[str, Assessment]:
+        """Each (version, tree) on `tasks`: read back where recorded, else run side by side and recorded in order."""
+        found = {v: a for v, _ in runs if (a := self.records.assessment(v, split, stage)) is not None}
+        todo = [(v, tree) for v, tree in runs if v not in found]
+        number = self.rnd["round"]
+        for v, _ in todo:
+            self.report("assess", f"{v} answers {len(tasks)} {split} (stage {stage}) tasks in the sandbox")
+
+        def job(version: str, tree: Tree) -> Callable[[], Assessment]:
+            context = {"round": number, "version": version, "split": split, "stage": stage}
+            runner = self.runtime.runner(tree, "solve", context, seed=run_seed(seed, version, split, stage))
+            return lambda: assess(version, tasks, split, seed, runner)
+
+        done = self.runtime.map([job(v, tree) for v, tree in todo])
+        self.records.flush_violations(self.runtime)
+        for result in done:
+            figures = self.records.record_assessment(result, stage)
+            found[result.version] = result
+            self.report("assess", f"{result.version} {split} (stage {stage}): {result.correct}/{result.n} correct, "
+                        f"{figures['tokens']} tokens" + (f" — {result.run_error}" if result.run_error else ""))
+        return found

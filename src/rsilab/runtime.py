@@ -1,0 +1,177 @@
+"""The sandbox runtime: what a stage needs to run the self, for as many runs at once as there are workers.
+
+A runtime owns one provider (metered: round and experiment budgets) and a pool of
+*slots*, each a broker on its own Unix socket with the sandbox bound to it, so that
+concurrent runs never share a broker's per-candidate budget or counters. Every run is
+bracketed by a manifest of what it must not change (the deployed self, its refs, the
+ledger). Containment events are collected, not written: the orchestrator flushes them to
+the ledger from its own thread between batches, so the ledger has a single writer and
+no run's integrity check sees another run's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rsilab.config import Config
+from rsilab.errors import BudgetExceeded, SandboxError
+from rsilab.llm.base import Provider
+from rsilab.llm.meter import MeteredProvider
+from rsilab.records import Usage
+from rsilab.rounds import Report
+from rsilab.sandbox.broker import Broker, Budget, Prices
+from rsilab.sandbox.factory import make_sandbox, unsafe_warning
+from rsilab.sandbox.integrity import changed, state_manifest
+from rsilab.sandbox.process import Limits, RunResult, Sandbox
+from rsilab.sandbox.progress import Progress
+from rsilab.sandbox.selfrun import SelfRun, run_self, scratch_copy
+from rsilab.search.executor import LocalExecutor
+
+T = TypeVar("T")
+STATE_DIR = ".rsilab"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One sandbox with its own broker: one run at a time."""
+
+    broker: Broker
+    sandbox: Sandbox
+
+
+@dataclass(frozen=True)
+class Violation:
+    context: dict[str, Any]
+    command: str
+    violations: tuple[str, ...]
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+class Runtime:
+    def __init__(self, root: Path, meter: MeteredProvider, slots: Sequence[Slot], limits: Limits) -> None:
+        self.root, self.meter, self.limits = root, meter, limits
+        self.slots = tuple(slots)
+        self._free: queue.Queue[Slot] = queue.Queue()
+        for slot in self.slots:
+            self._free.put(slot)
+        self.executor = LocalExecutor(len(self.slots))
+        self.scratch = root / STATE_DIR / "scratch"
+        self._pending: list[Violation] = []
+        self._pending_lock = threading.Lock()
+        self.violations: list[str] = []  # of the last run that finished (for single-run callers)
+
+    @property
+    def broker(self) -> Broker:
+        """The first slot's broker (for callers that run one thing at a time)."""
+        return self.slots[0].broker
+
+    @property
+    def sandbox(self) -> Sandbox:
+        return self.slots[0].sandbox
+
+    @contextmanager
+    def slot(self) -> Iterator[Slot]:
+        taken = self._free.get()
+        try:
+            yield taken
+        finally:
+            self._free.put(taken)
+
+    def runner(
+        self, tree: dict[str, bytes], command: str, context: dict[str, Any] | None = None,
+        on_progress: Progress | None = None, seed: int | None = None,
+    ) -> Callable[[bytes], SelfRun]:
+        """A function running `command` of `tree` on a payload in a free slot (any thread may call it)."""
+        def run(payload: bytes) -> SelfRun:
+            with self.slot() as slot:
+                result: SelfRun = self.guarded(lambda: run_self(
+                    tree, command, payload, sandbox=slot.sandbox, broker=slot.broker, limits=self.limits,
+                    scratch_root=self.scratch, on_progress=on_progress, seed=seed))
+            self.violations = list(result.result.violations)
+            if result.result.violations and context is not None:
+                with self._pending_lock:
+                    self._pending.append(Violation(dict(context), command, tuple(result.result.violations)))
+            if refused := self.meter.refused():  # the run went without calls it needed: its result is not kept
+                raise BudgetExceeded(refused[1])
+            return result
+
+        return run
+
+    def map(self, jobs: Sequence[Callable[[], T]]) -> list[T]:
+        """Run independent jobs concurrently (at most one per slot); results in the jobs' order."""
+        return self.executor.map(jobs)
+
+    def take_violations(self) -> list[Violation]:
+        """The containment events collected since the last call, for the orchestrator to record."""
+        with self._pending_lock:
+            taken, self._pending = self._pending, []
+        return taken
+
+    def guarded(self, run: Callable[[], T]) -> T:
+        """Run, then fail loudly if the deployed self, its refs or the ledger changed meanwhile."""
+        before = state_manifest(self.root)
+        result = run()
+        moved = changed(before, state_manifest(self.root))
+        if moved:
+            raise SandboxError(f"a sandboxed run changed what it must not: {', '.join(moved[:5])} — "
+                               "stop and inspect the experiment; `rsilab ledger verify` checks the ledger")
+        return result
+
+    def exec(self, tree: dict[str, bytes], argv: list[str]) -> RunResult:
+        """Run `argv` in exactly the sandbox a candidate gets, on a scratch copy of `tree`."""
+        with self.slot() as slot:
+            workdir = scratch_copy(tree, self.scratch, prefix="exec-")
+            try:
+                env = {"RSILAB_LLM_SOCKET": str(slot.broker.socket_path)}
+                return self.guarded(lambda: slot.sandbox.run(argv, workdir, limits=self.limits, env=env))
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _quiet(stage: str, message: str) -> None:
+    pass
+
+
+@contextmanager
+def open_runtime(
+    root: Path, config: Config, *, provider: Provider | None, spent_before: Usage, workers: int = 1,
+    report: Report = _quiet,
+) -> Iterator[Runtime]:
+    """Start the provider, `workers` brokers and their sandboxes; stop them all on exit."""
+    from rsilab.llm.factory import make_provider  # lazy: provider SDKs are slow to import
+
+    socket_dir = Path(tempfile.mkdtemp(prefix="rsilab-"))  # short path: unix socket paths are limited to 108 bytes
+    llm, box = config.llm, config.sandbox
+    budget = Budget(llm.budget.max_calls, llm.budget.max_tokens, llm.budget.max_dollars, llm.budget.max_tokens_per_call)
+    price = llm.price()
+    # Round and experiment budgets are kept here, across all workers; each broker keeps its run's budget.
+    meter = MeteredProvider(provider or make_provider(llm), price, {"round": llm.round_budget, "experiment": llm.experiment_budget})
+    meter.preload("experiment", spent_before)
+    limits = Limits(box.cpu_seconds, box.memory_mb, box.file_size_mb, box.open_files, box.processes, box.wall_seconds)
+    if warning := unsafe_warning(box.backend):
+        warnings.warn(warning, stacklevel=3)
+        report("sandbox", warning)
+    prices = Prices(price.dollars_per_million_in, price.dollars_per_million_out)
+    try:
+        with ExitStack() as stack:
+            slots = []
+            for index in range(max(1, workers)):
+                broker = stack.enter_context(Broker(meter, socket_dir / f"llm{index}.sock", budget=budget, prices=prices))
+                sandbox = make_sandbox(box, llm_socket=broker.socket_path, protected=config.self_.protected)
+                slots.append(Slot(broker, sandbox))
+            yield Runtime(root, meter, slots, limits)
+    finally:
+        shutil.rmtree(socket_dir, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""The search: an archive of versions, parent selection, candidates fanned out, the winner chosen."""
