@@ -8,7 +8,7 @@ import shutil
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from rich.markup import escape
 
 from rsilab import views
 from rsilab.errors import ConfigError, RsilabError
+
+if TYPE_CHECKING:
+    from rsilab.experiment import Experiment
 
 app = typer.Typer(help="rsilab: controlled recursive self-improvement.", no_args_is_help=True, add_completion=False)
 ledger_app = typer.Typer(help="The hash-chained ledger.", no_args_is_help=True)
@@ -75,15 +78,34 @@ def init(
 def run(
     rounds: Annotated[int, typer.Option("--rounds", "-n", help="Total rounds the experiment should have completed.")] = 1,
     directory: DirOption = None,
+    candidates: Annotated[int | None, typer.Option(help="Candidates per round (overrides search.candidates in rsilab.toml).", min=1, max=64)] = None,
+    parent: Annotated[str | None, typer.Option(help="Parent rule: deployed, best, dgm or thompson (overrides search.parent).")] = None,
 ) -> None:
     """Run rounds of assess → propose → verify → review → deploy; resumes an unfinished round."""
     experiment = _experiment(directory)
+    _override_search(experiment, {"candidates": candidates, "parent": parent})
     results = experiment.run(rounds, report=views.stage_printer(console))
     views.print_log(console, experiment.rows())
     if results and results[-1].outcome == "awaiting-review":
         raise typer.Exit(3)
     if results and results[-1].outcome == "budget-spent":
         raise typer.Exit(4)
+
+
+def _override_search(experiment: Experiment, overrides: dict[str, object]) -> None:
+    """One run's search settings from the command line; each round records what it used."""
+    updates = {key: value for key, value in overrides.items() if value is not None}
+    if not updates:
+        return
+    from pydantic import ValidationError
+
+    from rsilab.config import SearchConfig
+
+    try:
+        search = SearchConfig.model_validate({**experiment.config.search.model_dump(), **updates})
+    except ValidationError as e:
+        raise typer.BadParameter("; ".join(str(err["msg"]) for err in e.errors())) from None
+    experiment.config = experiment.config.model_copy(update={"search": search})
 
 
 @app.command()

@@ -31,7 +31,8 @@ def test_shipped_agent_template_runs_a_round_offline_on_its_default_embedded_mod
         pytest.skip(f"the embedded model is not installed (run `make embedded`): {e}")
     root = tmp_path / "exp"
     assert rsilab("init", str(root), "--template", "agent").returncode == 0
-    done = rsilab("run", "--rounds", "1", "-C", str(root))
+    # One candidate: the default two cost two embedded proposals, minutes each on 2 cores.
+    done = rsilab("run", "--rounds", "1", "--candidates", "1", "-C", str(root))
     # 0: the round ended; 3: the candidate passed every gate and waits for a person (autonomy "human").
     assert done.returncode in (0, 3), done.stderr
 
