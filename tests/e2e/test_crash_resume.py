@@ -16,6 +16,7 @@ import pytest
 
 from rsilab.experiment import Experiment
 from rsilab.records import VersionState
+from search_scripts import search_config
 
 ROUNDS = 3
 
@@ -25,10 +26,10 @@ def _event_count(db: Path) -> int:
         return conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
 
 
-def _run_until_killed(root: Path, kill_after_events: int, extra_delay: float) -> bool:
+def _run_until_killed(root: Path, kill_after_events: int, extra_delay: float, rounds: int = ROUNDS) -> bool:
     """Start `rsilab run`; SIGKILL it once the ledger holds `kill_after_events` events. True if killed."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "rsilab.cli", "run", "--rounds", str(ROUNDS), "-C", str(root)],
+        [sys.executable, "-m", "rsilab.cli", "run", "--rounds", str(rounds), "-C", str(root)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     db = root / ".rsilab" / "ledger.db"
@@ -93,3 +94,31 @@ def test_deploy_interrupted_between_event_and_ref_is_repaired_on_resume(demo_exp
         exp.run(ROUNDS)
     assert exp.versions.deployed() == exp.commit_of("v4") and not stale.exists()
     assert "terms.append" in (exp.root / "self" / "tools.py").read_text()
+
+
+@pytest.mark.slow
+def test_kill_with_four_candidates_in_flight_then_resume_finishes_the_round_once(tmp_path: Path):
+    root = Experiment.init(tmp_path / "exp", "agent", config_text=search_config(candidates=4)).root
+    rng = random.Random(11)
+    # Events 4-30 span the concurrent proposals, the concurrent contract/safety jobs and the benchmark.
+    kills = sum(_run_until_killed(root, target, rng.choice([0.0, 0.02, 0.1, 0.3]), rounds=1) for target in range(4, 31, 2))
+    assert kills >= 5, "the harness finished before it could be killed often enough"
+    final = subprocess.run([sys.executable, "-m", "rsilab.cli", "run", "--rounds", "1", "-C", str(root)],
+                           capture_output=True, text=True)
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr
+
+    exp = Experiment(root)
+    assert exp.ledger.verify().ok
+    story = "\n".join(f"{e.seq} {e.kind} {e.payload.get('version', '')}" for e in exp.events())
+    per_kind = collections.Counter(e.kind for e in exp.events() if e.payload.get("round") == 1)
+    assert per_kind["round.started"] == 1 and per_kind["round.completed"] == 1, story
+    for kind in ("proposal.recorded", "verdict.recorded", "decision.recorded"):
+        assert per_kind[kind] == 4, f"{kind}\n{story}"
+    proposals = exp.events("proposal.recorded")
+    assert sorted(p.payload["candidate"] for p in proposals) == [1, 2, 3, 4]
+    assert [p.payload["version"] for p in proposals] == ["v2", "v3", "v4", "v5"], story
+    assessments = collections.Counter((e.payload["version"], e.payload["split"], e.payload["stage"])
+                                      for e in exp.events("assessment.recorded"))
+    assert max(assessments.values()) == 1, story
+    fix = next(p.payload["version"] for p in proposals if p.payload["candidate"] == 3)
+    assert exp.versions.deployed() == exp.commit_of(fix) and per_kind["version.deployed"] == 1, story

@@ -10,6 +10,7 @@ import pytest
 import tomli_w
 from conftest import demo_config
 from llm_server import ChatServer
+from search_scripts import search_config
 
 from rsilab.experiment import Experiment
 from rsilab.llm.scripted import ScriptedProvider
@@ -60,3 +61,27 @@ def test_a_replay_that_gets_other_answers_reports_the_round_that_differs(tmp_pat
     assert not result.identical and result.first_difference == 0
     assert result.original[0]["candidates"][0]["gates"][-1] == ("protected-integrity", False)
     assert result.replayed[0]["candidates"][0]["rationale"] == "leave everything as it is."
+
+
+@pytest.mark.slow
+def test_a_round_of_four_sampled_candidates_replays_to_identical_decisions(tmp_path: Path):
+    data = tomllib.loads(search_config(candidates=4))
+    with ChatServer(ScriptedProvider(data["llm"]["rules"])) as server:
+        data["llm"] = {"provider": "openai-compatible", "model": "demo", "base_url": f"{server.url}/v1",
+                       "cassette": "cassette.jsonl", "max_retries": 0}
+        source = Experiment.init(tmp_path / "source", "agent", config_text=tomli_w.dumps(data))
+        source.run(1)
+        served = list(server.requests)
+    entries = [json.loads(line) for line in (source.root / "cassette.jsonl").read_text().splitlines()]
+    improve = [e["request"] for e in entries if "You improve an AI agent" in json.dumps(e["request"])]
+    # Four improver calls, each with its own harness-derived seed, sent to the server and recorded: the
+    # template asks greedily for its first candidate and samples the others.
+    assert len(improve) == 4 and len({r["seed"] for r in improve}) == 4
+    assert sorted(r["temperature"] for r in improve) == [0.0, 0.8, 0.8, 0.8]
+    assert len(served) == len(entries)
+
+    result = replay(source.root, tmp_path / "replay")
+
+    assert result.identical, (result.original, result.replayed)
+    [round_one] = result.replayed
+    assert round_one["outcome"] == "deployed" and len(round_one["candidates"]) == 4
