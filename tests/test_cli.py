@@ -94,3 +94,23 @@ def test_init_refuses_a_non_empty_directory(tmp_path: Path):
     result = rsilab("init", str(tmp_path / "x"))
     assert result.returncode == 1 and "not empty" in result.stderr
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+
+
+def test_run_candidates_flag_and_log_shows_the_archive_as_a_tree(tmp_path: Path):
+    from search_scripts import search_config
+
+    root = Experiment.init(tmp_path / "exp", "agent", config_text=search_config(candidates=1)).root
+    done = rsilab("run", "--rounds", "1", "--candidates", "4", "-C", str(root))
+    assert done.returncode == 0, done.stderr
+    assert Experiment(root).events("round.started")[0].payload["candidates"] == 4  # the flag, not the file's 1
+
+    shown = rsilab("log", "-C", str(root))
+    assert shown.returncode == 0, shown.stderr
+    tree = shown.stdout[shown.stdout.index("archive"):]
+    lines = [" ".join(line.split()) for line in tree.splitlines()]
+    assert any(line.startswith("└── v1 was deployed held-out") for line in lines), tree
+    assert any("v3 candidate 2/4 of round 1 contract" in line for line in lines), tree
+    assert any("v4 candidate 3/4 of round 1 deployed now held-out" in line for line in lines), tree
+
+    refused = rsilab("run", "--parent", "oldest", "-C", str(root))
+    assert refused.returncode == 2 and "deployed" in refused.stderr

@@ -110,12 +110,17 @@ def _override_search(experiment: Experiment, overrides: dict[str, object]) -> No
 
 @app.command()
 def log(directory: DirOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Versions with their state and key metrics."""
-    rows = _experiment(directory).rows()
+    """Versions with their state and key metrics, then the archive as a tree (the search's lineage)."""
+    from rsilab.search.archive import build_archive
+
+    experiment = _experiment(directory)
+    rows = experiment.rows()
     if as_json:
         print(json.dumps([views.row_dict(r) for r in rows.values()], indent=2))
-    else:
-        views.print_log(console, rows)
+        return
+    views.print_log(console, rows)
+    deployed = next((r.id for r in rows.values() if str(r.state) == "deployed"), None)
+    views.print_archive(console, build_archive(experiment.events()), deployed)
 
 
 @app.command()

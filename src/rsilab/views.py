@@ -14,8 +14,12 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
 
+from rsilab.intervals import wilson
 from rsilab.records import Event, Proposal, Verdict
+from rsilab.search.archive import Archive, Entry
 from rsilab.store.history import VersionRow
 
 if TYPE_CHECKING:
@@ -82,6 +86,32 @@ def print_log(console: Console, rows: dict[str, VersionRow]) -> None:
     console.print(table)
     for note in notes:
         console.print(note, highlight=False)
+
+
+def print_archive(console: Console, archive: Archive, deployed: str | None) -> None:
+    """The archive as a tree: each version under its parent, with the gate it reached and its held-out score."""
+    tree = Tree(Text("archive", style="bold"), guide_style="dim")
+    children = {v: [e for e in archive.entries.values() if e.parent == v] for v in archive.entries}
+    todo = [(tree, e) for e in archive.entries.values() if e.parent not in archive.entries]
+    while todo:
+        branch, entry = todo.pop(0)
+        node = branch.add(archive_line(entry, entry.version == deployed))
+        todo.extend((node, child) for child in children[entry.version])
+    console.print(tree)
+
+
+def archive_line(entry: Entry, deployed_now: bool) -> Text:
+    """One version of the archive as plain text (no markup: nothing here is read as Rich syntax)."""
+    line = Text(entry.version, style="bold green" if deployed_now else "bold")
+    if entry.candidate:
+        line.append(f"  candidate {entry.candidate[0]}/{entry.candidate[1]} of round {entry.round}", style="dim")
+    reached = "deployed now" if deployed_now else "was deployed" if entry.deployed else entry.reached
+    failed = reached not in ("deployed now", "was deployed", "initial", "passed", "proposed")
+    line.append(f"  {reached}", style="green" if "deployed" in reached else "red" if failed else "")
+    if entry.n:
+        rate = wilson(entry.successes, entry.n)
+        line.append(f"  held-out {entry.successes}/{entry.n} = {entry.accuracy:.0%} [{rate.low:.0%}, {rate.high:.0%}]")
+    return line
 
 
 def print_version(console: Console, experiment: Experiment, version: str) -> None:

@@ -11,16 +11,20 @@ import subprocess
 import sys
 import time
 from html.parser import HTMLParser
+from pathlib import Path
 
 import httpx2
-from dashboard_client import HOST, csrf_of
+from dashboard_client import HOST, TOKEN, csrf_of
 from fastapi.testclient import TestClient
 from markupsafe import escape
+from search_scripts import search_config
 
 from rsilab.assess.metrics import by_group
 from rsilab.experiment import Experiment
 from rsilab.records import Assessment, Proposal, Verdict
+from rsilab.search.archive import build_archive
 from rsilab.web import charts
+from rsilab.web.app import create_app
 
 OURS = f"http://{HOST}"
 
@@ -327,3 +331,22 @@ def test_live_reports_the_ledger_head_and_the_queue_and_every_page_carries_the_h
     _decide(client, "reject", "not now")
     assert client.get("/live").json() == {"seq": pending_experiment.ledger.last().seq, "pending": 0}
     assert pending_experiment.ledger.last().seq > head.seq
+
+
+def test_lineage_of_a_search_names_each_candidate_its_gate_and_its_archive_score(tmp_path: Path):
+    exp = Experiment.init(tmp_path / "search", "agent", config_text=search_config(candidates=4))
+    exp.run(1)
+    with TestClient(create_app(Experiment(exp.root), TOKEN, [HOST]), follow_redirects=False) as client:
+        client.get(f"/?token={TOKEN}")
+        page = client.get("/lineage").text
+    parser = _TreeParser()
+    parser.feed(page)
+    assert parser.parent == {"v1": None, "v2": "v1", "v3": "v1", "v4": "v1", "v5": "v1"}
+    for k, version in enumerate(("v2", "v3", "v4", "v5"), start=1):
+        node = page[page.index(f'id="node-{version}"'):]
+        assert f"candidate {k}/4" in node[:1500]
+    v3 = page[page.index('id="node-v3"'):]
+    assert "reached contract" in v3[:1500]
+    fix = build_archive(exp.events()).entries["v4"]
+    assert f"{fix.successes}/{fix.n} held-out" in page[page.index('id="node-v4"'):][:1500]
+    assert "was deployed" in page[page.index('id="node-v1"'):][:1500]

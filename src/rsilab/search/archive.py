@@ -27,6 +27,7 @@ class Entry:
     children: list[str] = field(default_factory=list)
     reached: str = "proposed"  # the last gate it reached, "deployed", or "initial"
     deployed: bool = False  # deployed at some point
+    candidate: tuple[int, int] | None = None  # (k, N): the k-th of the N candidates its round asked for
 
     @property
     def accuracy(self) -> float:
@@ -60,12 +61,17 @@ class Archive:
 
 def build_archive(events: Iterable[Event]) -> Archive:
     entries: dict[str, Entry] = {}
+    asked: dict[int, int] = {}  # round → candidates it asked for
     for event in events:
         p = event.payload
-        if event.kind == "version.created":
+        if event.kind == "round.started":
+            asked[p["round"]] = int(p.get("candidates", 1))
+        elif event.kind == "version.created":
             entries[p["version"]] = Entry(p["version"], p.get("parent"), p.get("round", 0), reached="initial")
         elif event.kind == "proposal.recorded":
-            entries[p["version"]] = Entry(p["version"], p["parent"], p["round"])
+            k = p.get("candidate")
+            entries[p["version"]] = Entry(p["version"], p["parent"], p["round"],
+                                          candidate=(int(k), asked.get(p["round"], 1)) if k else None)
             if p["parent"] in entries and p.get("commit"):
                 entries[p["parent"]].children.append(p["version"])
         elif (event.kind == "assessment.recorded" and p.get("split") in SCORED_SPLITS

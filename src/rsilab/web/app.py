@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from rsilab.errors import RsilabError
 from rsilab.experiment import SELF_DIR, Experiment
 from rsilab.records import Event
+from rsilab.search.archive import build_archive
 from rsilab.store.history import VersionRow, deployed_version, version_rows
 from rsilab.store.versions import VersionStore
 from rsilab.web import charts, pages
@@ -135,7 +136,8 @@ def create_app(experiment: Experiment, token: str, hosts: Iterable[str], cookie_
         rows = version_rows(all_events)
         deployed = deployed_version(all_events)
         return render(request, "lineage.html", nav="lineage", roots=pages.lineage(rows),
-                      deployed=deployed[0] if deployed else None, count=len(rows))
+                      deployed=deployed[0] if deployed else None, count=len(rows),
+                      archive=build_archive(all_events).entries)
 
     @app.get("/versions/{version}/assessments", response_class=HTMLResponse)
     def assessments(request: Request, version: str, seq: int | None = None) -> HTMLResponse:
