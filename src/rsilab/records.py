@@ -76,6 +76,14 @@ class Usage(Record):
         )
 
 
+class CallCost(Record):
+    """One model call of a task as the broker counted it (trusted), in the order the calls came."""
+
+    tokens_in: int
+    tokens_out: int
+    seconds: float
+
+
 class TaskOutcome(Record):
     task_id: str
     family: str
@@ -85,6 +93,7 @@ class TaskOutcome(Record):
     answer: str | None
     correct: bool
     usage: Usage = Usage()  # calls the broker attributed to this task
+    calls: tuple[CallCost, ...] = ()  # the same calls one by one (the step profile pairs them with the trace)
     trace: list[Any] = Field(default_factory=list)  # the self's own account: informative only
     self_reported_steps: int | None = None
     error: str | None = None

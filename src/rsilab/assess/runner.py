@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rsilab.assess.scoring import score
-from rsilab.records import Assessment, Task, TaskOutcome, Usage, VersionId
+from rsilab.records import Assessment, CallCost, Task, TaskOutcome, Usage, VersionId
 from rsilab.sandbox.selfrun import SelfRun
 
 # Runs the self's `solve` on a JSON payload; the experiment binds sandbox, broker and tree.
@@ -25,6 +25,7 @@ def assess(version: VersionId, tasks: Sequence[Task], split: str, seed: int, run
     run = run_solve(payload)
     answers, parse_problem = _parse_answers(run.output)
     per_task = _usage_by_task(run.broker_calls)
+    per_call = _calls_by_task(run.broker_calls)
     outcomes = []
     for task, pid in zip(tasks, public_ids):
         given = answers.get(pid, {})
@@ -40,6 +41,7 @@ def assess(version: VersionId, tasks: Sequence[Task], split: str, seed: int, run
                 answer=answer,
                 correct=score(answer, task),
                 usage=per_task.get(pid, Usage()),
+                calls=per_call.get(pid, ()),
                 trace=_bounded_trace(given.get("trace")),
                 self_reported_steps=_int_or_none(given.get("steps")),
                 error=None if pid in answers else "no answer",
@@ -81,6 +83,17 @@ def _usage_by_task(calls: Sequence[dict[str, object]]) -> dict[str, Usage]:
             one = Usage(calls=1, tokens_in=int(call.get("tokens_in") or 0), tokens_out=int(call.get("tokens_out") or 0))
             totals[task] = totals.get(task, Usage()) + one
     return totals
+
+
+def _calls_by_task(calls: Sequence[dict[str, object]]) -> dict[str, tuple[CallCost, ...]]:
+    found: dict[str, list[CallCost]] = {}
+    for call in calls:
+        task = call.get("task")
+        if isinstance(task, str) and not call.get("error"):
+            found.setdefault(task, []).append(CallCost(tokens_in=int(call.get("tokens_in") or 0),
+                                                       tokens_out=int(call.get("tokens_out") or 0),
+                                                       seconds=round(float(call.get("seconds") or 0.0), 3)))
+    return {task: tuple(costs) for task, costs in found.items()}
 
 
 def _bounded_trace(trace: object) -> list[Any]:

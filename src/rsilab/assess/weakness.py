@@ -14,6 +14,7 @@ from itertools import chain, zip_longest
 from typing import Any
 
 from rsilab.assess.metrics import GroupMetrics, group_metrics
+from rsilab.assess.profile import step_profile
 from rsilab.records import Assessment, TaskOutcome
 
 
@@ -44,6 +45,7 @@ def weakness_report(assessment: Assessment, max_examples: int) -> dict[str, Any]
         "accuracy": round(assessment.accuracy, 4) if assessment.n else 0.0,
         "groups": groups,
         "failures": [_example(o) for o in _in_turns(assessment, groups)[:max_examples]],
+        "steps": step_profile(assessment),
         "run_error": assessment.run_error,
     }
 

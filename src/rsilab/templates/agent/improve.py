@@ -39,6 +39,9 @@ def describe(request: dict) -> str:
         trace = json.dumps(failure["trace"])[:400]
         parts.append(f"Failure: {failure['question']} expected {failure['expected']}, "
                      f"answered {failure['answer']}; trace: {trace}")
+    for s in report.get("steps", []):  # tokens and seconds counted by the harness
+        parts.append(f"Step {s['step']}: ran {s['ran']} times, {s['tokens']} tokens, {s['seconds']} s; "
+                     f"changed the answer {s['changed']} times ({s['fixed']} fixed, {s['broke']} broke)")
     for past in request.get("history", [])[-4:]:
         parts.append(f"Earlier proposal {past['version']}: {past['rationale']} "
                      f"Outcome: {past['outcome']}. Reviewer: {past['comment']}")

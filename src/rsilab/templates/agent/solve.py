@@ -29,20 +29,20 @@ def solve(question: str, task_id: str, trace: list) -> str:
     if SETTINGS["use_calculator"] and match:
         expression = match.group(1)
         result = tools.calculate(expression)
-        trace.append({"step": "calculator", "input": expression, "output": result})
+        trace.append({"step": "calculator", "input": expression, "answer": result})
         return str(result)
     answers = [attempt(question, task_id, trace) for _ in range(SETTINGS["samples"])]
     answer = collections.Counter(answers).most_common(1)[0][0]  # the majority answer
     if SETTINGS["verify"]:
         checked = _BOXED.findall(ask(question + CHECK.format(answer), task_id))
         answer = checked[-1].strip() if checked else answer  # no boxed answer: keep ours
-        trace.append({"step": "verify", "output": answer})
+        trace.append({"step": "verify", "llm": 1, "answer": answer})
     return answer
 
 
 def attempt(question: str, task_id: str, trace: list) -> str:
     reply = ask(question, task_id, PYTHON_PROMPT if SETTINGS["use_python"] else "")
-    trace.append({"step": "model", "output": reply[-300:]})
+    trace.append({"step": "model", "llm": 1, "output": reply[-300:]})
     code = _CODE.search(reply)
     if SETTINGS["use_python"] and code:
         try:
@@ -51,7 +51,7 @@ def attempt(question: str, task_id: str, trace: list) -> str:
         except RuntimeError as error:
             trace.append({"step": "python", "error": str(error)})
     answer = extract_answer(reply)
-    trace.append({"step": "extract", "output": answer})
+    trace.append({"step": "extract", "answer": answer})
     return answer
 
 
