@@ -362,3 +362,22 @@ def test_a_stale_socket_file_is_replaced(socket_dir: Path) -> None:
     with Broker(Recording(), path) as broker:
         assert chat_via_socket(broker.socket_path, HELLO)["choices"][0]["message"]["content"] == "hello there"
 
+
+
+def test_the_harness_seeds_every_sampled_call_and_the_self_cannot_choose_the_seed(socket_dir: Path):
+    import json
+
+    provider = Recording()
+    body = json.dumps({"messages": HELLO, "temperature": 0.8, "seed": 42}).encode()  # the self asks for seed 42
+    with Broker(provider, socket_dir / "llm.sock") as broker:
+        def run(seed: int) -> list[int | None]:
+            broker.reset(seed)
+            before = len(provider.requests)
+            broker.chat(body, "t0")
+            broker.chat(body, "t0")  # the same request again in one run samples afresh
+            return [r.seed for r in provider.requests[before:]]
+
+        first, again, other = run(7), run(7), run(8)
+    assert 42 not in first + other
+    assert first == again and first[0] != first[1]  # a replay of the run asks with the same seeds
+    assert set(first).isdisjoint(other)
