@@ -114,3 +114,16 @@ def test_run_candidates_flag_and_log_shows_the_archive_as_a_tree(tmp_path: Path)
 
     refused = rsilab("run", "--parent", "oldest", "-C", str(root))
     assert refused.returncode == 2 and "deployed" in refused.stderr
+
+
+def test_log_funnel_counts_how_far_each_rounds_candidates_got(tmp_path: Path):
+    from search_scripts import search_config
+
+    root = Experiment.init(tmp_path / "exp", "agent", config_text=search_config(candidates=4)).root
+    assert rsilab("run", "--rounds", "1", "-C", str(root)).returncode == 0
+    shown = rsilab("log", "--funnel", "-C", str(root))
+    assert shown.returncode == 0, shown.stderr
+    row = next(line.split() for line in shown.stdout.splitlines() if line.split()[:1] == ["1"])
+    # proposed, parsed, applied, contract, safety, benchmark, deployed: the fix alone got all the way.
+    assert row == ["1", "4", "4", "4", "2", "2", "1", "1"], shown.stdout
+    assert "round 1 stopped at: benchmark ×1, contract ×1, protected-integrity ×1" in shown.stdout

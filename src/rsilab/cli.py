@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
-import shutil
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -109,12 +107,21 @@ def _override_search(experiment: Experiment, overrides: dict[str, object]) -> No
 
 
 @app.command()
-def log(directory: DirOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def log(
+    directory: DirOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    show_funnel: Annotated[bool, typer.Option("--funnel", help="Per round: how far the candidates got through the gates.")] = False,
+) -> None:
     """Versions with their state and key metrics, then the archive as a tree (the search's lineage)."""
     from rsilab.search.archive import build_archive
 
     experiment = _experiment(directory)
     rows = experiment.rows()
+    if show_funnel:
+        from rsilab.search.funnel import funnel
+
+        views.print_funnel(console, funnel(experiment.events()))
+        return
     if as_json:
         print(json.dumps([views.row_dict(r) for r in rows.values()], indent=2))
         return

@@ -20,6 +20,7 @@ from rich.tree import Tree
 from rsilab.intervals import wilson
 from rsilab.records import Event, Proposal, Verdict
 from rsilab.search.archive import Archive, Entry
+from rsilab.search.funnel import STEPS, RoundFunnel
 from rsilab.store.history import VersionRow
 
 if TYPE_CHECKING:
@@ -98,6 +99,22 @@ def print_archive(console: Console, archive: Archive, deployed: str | None) -> N
         node = branch.add(archive_line(entry, entry.version == deployed))
         todo.extend((node, child) for child in children[entry.version])
     console.print(tree)
+
+
+def print_funnel(console: Console, rows: Iterable[RoundFunnel]) -> None:
+    """Candidates per round by how far they got, then each round's first failed gates."""
+    table = Table(title="candidates per round, by the furthest step reached", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("round", *STEPS):
+        table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
+    notes = []
+    for row in rows:
+        table.add_row(str(row.round), *(str(row.counts[s]) for s in STEPS))
+        if row.failures:
+            stopped = ", ".join(f"{g} ×{n}" for g, n in sorted(row.failures.items()))
+            notes.append(f"round {row.round} stopped at: {stopped}" + (f"; {row.no_op} no-op edit(s)" if row.no_op else ""))
+    console.print(table)
+    for note in notes:
+        console.print(Text(note))
 
 
 def archive_line(entry: Entry, deployed_now: bool) -> Text:

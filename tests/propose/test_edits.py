@@ -6,13 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from rsilab.errors import EditError
-from rsilab.propose.edits import (
-    ParsedEdits,
-    apply_edits,
-    normalize_path,
-    parse_edits,
-    touched_paths,
-)
+from rsilab.propose.apply import apply_edits
+from rsilab.propose.edits import ParsedEdits, parse_edits
+from rsilab.propose.paths import normalize_path, touched_paths
 from rsilab.records import Edit
 
 SOLVE = """\

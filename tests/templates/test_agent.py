@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from agent_runs import TEMPLATE, Recorded, payload, run_agent, template_tree
 
-from rsilab.propose.edits import apply_edits, parse_edits
+from rsilab.propose.apply import apply_edits
+from rsilab.propose.edits import parse_edits
 from rsilab.sandbox.selfrun import SelfRun
 
 WORD_PROBLEM = {"id": "t1", "question": "Ada has 2 apples and buys 3 more. How many apples does she have?"}

@@ -1,4 +1,4 @@
-"""Edit formats and their safe application: parse leniently, apply strictly.
+"""Edit formats, parsed leniently (they are applied strictly, elsewhere).
 
 The improver (often a small model) answers with prose around edits in one of two
 formats, both accepted in the same text and kept in the order they appear:
@@ -29,22 +29,23 @@ names the piece and its line and is phrased to be shown to the model. Those piec
 are left out of ``edits``, so a caller must treat a non-empty ``errors`` as a
 failed parse before applying anything.
 
-:func:`apply_edits` is strict and all-or-nothing: every search text must occur
-exactly once in the (evolving) file, and any problem raises :class:`EditError`.
+Applying is strict and all-or-nothing (:mod:`rsilab.propose.apply`); the paths an
+edit may name are checked in :mod:`rsilab.propose.paths`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
 from rsilab.errors import EditError
+from rsilab.propose.paths import normalize_path
 from rsilab.records import Edit
 
-__all__ = ["ParsedEdits", "apply_edits", "normalize_path", "parse_edits", "touched_paths"]
+__all__ = ["ParsedEdits", "parse_edits"]
 
 NO_EDITS_FOUND = "no edits found: use SEARCH/REPLACE blocks or a unified diff"
 
@@ -59,60 +60,6 @@ class ParsedEdits(BaseModel):
 
 
 # --------------------------------------------------------------------------- paths
-
-_DRIVE_RE = re.compile(r"^[A-Za-z]:(/|$)")
-
-
-def normalize_path(path: str) -> str:
-    """Return `path` as a clean relative posix path, or raise EditError saying why not.
-
-    Strips surrounding whitespace, quotes and backticks and leading ``./``; collapses
-    ``//`` and ``/./``. Rejects empty paths, NUL and other control characters,
-    backslashes, absolute paths (and drive letters), a leading ``~``, any ``..``
-    component (even one that would resolve inside) and any ``.git`` component.
-    """
-    if not isinstance(path, str):
-        raise EditError(f"file path must be a string, not {type(path).__name__}")
-    p = path
-    while True:
-        stripped = p.strip().strip("`'\"")
-        if stripped == p:
-            break
-        p = stripped
-    if not p:
-        raise EditError("empty file path")
-    if "\x00" in p:
-        raise EditError(f"file path {path!r} contains a NUL byte")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in p):
-        raise EditError(f"file path {path!r} contains control characters")
-    if "\\" in p:
-        raise EditError(f"file path {path!r} contains a backslash; use `/` between directories")
-    if p.startswith("~"):
-        raise EditError(f"file path {path!r} starts with `~`; give a path relative to the project root")
-    if p.startswith("/") or _DRIVE_RE.match(p):
-        raise EditError(f"file path {path!r} is absolute; give a path relative to the project root")
-    if p.endswith("/"):
-        raise EditError(f"file path {path!r} names a directory, not a file")
-    parts = [part for part in p.split("/") if part not in ("", ".")]
-    if not parts:
-        raise EditError(f"file path {path!r} is empty once `./` is removed")
-    if ".." in parts:
-        raise EditError(f"file path {path!r} contains `..`; paths must stay inside the project")
-    if any(part.lower() == ".git" for part in parts):
-        raise EditError(f"file path {path!r} points into `.git/`, which edits may not touch")
-    return "/".join(parts)
-
-
-def touched_paths(edits: Sequence[Edit]) -> set[str]:
-    """The normalized paths `edits` would change or create; raises EditError for an invalid path."""
-    out: set[str] = set()
-    for n, edit in enumerate(edits, 1):
-        try:
-            out.add(normalize_path(edit.path))
-        except EditError as e:
-            raise EditError(f"block {n}: {e}") from None
-    return out
-
 
 # --------------------------------------------------------------------------- parsing
 
@@ -438,121 +385,3 @@ def parse_edits(text: str) -> ParsedEdits:
     """Find every search/replace block and unified-diff hunk in `text`; never raises."""
     lines = text.replace("\r\n", "\n").split("\n")
     return _Parser(lines).run()
-
-
-# --------------------------------------------------------------------------- applying
-
-
-def _positions(haystack: str, needle: str) -> list[int]:
-    """Start of every occurrence of `needle`, overlapping ones included."""
-    out: list[int] = []
-    pos = haystack.find(needle)
-    while pos != -1:
-        out.append(pos)
-        pos = haystack.find(needle, pos + 1)
-    return out
-
-
-def _line_of(content: str, pos: int) -> int:
-    return content.count("\n", 0, pos) + 1
-
-
-def _loose_matches(content: str, search: str, key) -> list[int]:
-    """1-based lines where `search` matches `content` when each line is compared by `key`."""
-    want = [key(x) for x in search.split("\n")]
-    if want and want[-1] == "":
-        want.pop()
-    if not want or all(w == "" for w in want):
-        return []
-    have = [key(x) for x in content.split("\n")]
-    return [i + 1 for i in range(len(have) - len(want) + 1) if have[i : i + len(want)] == want]
-
-
-def _preview(search: str) -> str:
-    first = next((ln for ln in search.split("\n") if ln.strip()), "")
-    first = first if len(first) <= 60 else first[:57] + "..."
-    return f" (starting `{first}`)" if first else ""
-
-
-def _not_found(n: int, path: str, content: str, search: str) -> EditError:
-    msg = f"search text in block {n}{_preview(search)} not found in {path}"
-    for key, how in (
-        (str.lstrip, "if indentation is ignored — copy the exact indentation"),
-        (str.strip, "if whitespace at the start and end of lines is ignored — copy the lines exactly"),
-    ):
-        at = _loose_matches(content, search, key)
-        if at:
-            where = f"line {at[0]}" if len(at) == 1 else "lines " + ", ".join(map(str, at[:5]))
-            return EditError(f"{msg}; it matches {where} {how}")
-    return EditError(f"{msg}; copy the lines exactly as they are in the file, whitespace included")
-
-
-def apply_edits(files: Mapping[str, str], edits: Sequence[Edit]) -> dict[str, str]:
-    """Apply `edits` in order to a copy of `files` (path -> content) and return the new mapping.
-
-    Strict and all-or-nothing: each edit's path is normalized; a non-empty search must
-    occur exactly once in the file as it is after the edits before it; an empty search
-    creates a file that must not exist yet. The first failure raises EditError naming
-    the block (1-based position in `edits`) and path; `files` is never modified.
-    """
-    work = dict(files)
-    aliases: dict[str, str] = {}
-    for key in work:
-        try:
-            aliases.setdefault(normalize_path(key), key)
-        except EditError:
-            pass
-
-    for n, edit in enumerate(edits, 1):
-        try:
-            path = normalize_path(edit.path)
-        except EditError as e:
-            raise EditError(f"block {n}: {e}") from None
-        key = path if path in work else aliases.get(path, path)
-        search, replace = edit.search, edit.replace
-
-        if search == "":
-            if key in work:
-                raise EditError(
-                    f"block {n} ({path}): cannot create {path}: it already exists; "
-                    "to change it, put the exact lines to replace in the SEARCH section"
-                )
-            work[path] = replace
-            aliases[path] = path
-            continue
-
-        if key not in work:
-            hint = ""
-            base = path.rsplit("/", 1)[-1]
-            similar = sorted(k for k in work if k.rsplit("/", 1)[-1] == base)
-            if similar:
-                hint = f" (did you mean {', '.join(similar[:3])}?)"
-            raise EditError(
-                f"block {n} ({path}): {path} does not exist{hint}; "
-                "to create a new file leave the SEARCH section empty"
-            )
-        content = work[key]
-        if "\r\n" in content and "\n" not in content.replace("\r\n", ""):
-            search = search.replace("\n", "\r\n")  # a CRLF file: match it in its own line endings
-            replace = replace.replace("\n", "\r\n")
-        nl = "\r\n" if search.endswith("\r\n") else "\n"
-
-        found = _positions(content, search)
-        if not found and search.endswith(nl) and not content.endswith(nl):
-            # the block ends at the file's last line, which has no final newline
-            bare = search[: -len(nl)]
-            if content.endswith(bare) and len(_positions(content, bare)) == 1:
-                search = bare
-                replace = replace[: -len(nl)] if replace.endswith(nl) else replace
-                found = [len(content) - len(bare)]
-        if not found:
-            raise _not_found(n, path, content, edit.search)
-        if len(found) > 1:
-            lines = ", ".join(str(_line_of(content, p)) for p in found[:5])
-            raise EditError(
-                f"search text in block {n}{_preview(edit.search)} matches {len(found)} times in {path} "
-                f"(lines {lines}); include more surrounding lines so it matches exactly once"
-            )
-        pos = found[0]
-        work[key] = content[:pos] + replace + content[pos + len(search) :]
-    return work

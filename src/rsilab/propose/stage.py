@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rsilab.errors import EditError
-from rsilab.propose.edits import apply_edits, parse_edits
+from rsilab.propose.apply import apply_edits
+from rsilab.propose.edits import parse_edits
 from rsilab.records import Proposal, VersionId
 from rsilab.sandbox.selfrun import SelfRun
 

@@ -14,32 +14,25 @@ The request's `model` is ignored: the harness, not the self, chooses the model.
 from __future__ import annotations
 
 import hashlib
-import http.client
-import http.server
-import json
-import logging
 import os
 import re
-import socket
-import socketserver
-import stat
 import threading
 import time
-import uuid
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsilab.errors import ProviderError, RsilabError, SandboxError
-from rsilab.llm.base import ChatMessage, ChatRequest, Completion, Provider
+from rsilab.errors import ProviderError, SandboxError
+from rsilab.llm.base import ChatRequest, Completion, Provider
 from rsilab.records import Usage
+from rsilab.sandbox.broker_api import CHAT_PATH, MODELS_PATH, TASK_HEADER, ApiError, openai_response, parse_chat
+from rsilab.sandbox.broker_client import BrokerHTTPError, chat_via_socket, request_via_socket
+from rsilab.sandbox.broker_http import UnixHTTPServer, remove_stale_socket
 
-log = logging.getLogger(__name__)
-
-CHAT_PATH = "/v1/chat/completions"
-MODELS_PATH = "/v1/models"
-TASK_HEADER = "X-Rsilab-Task"
+__all__ = [  # the broker's public face; the client and wire names are re-exported for callers
+    "CHAT_PATH", "MODELS_PATH", "TASK_HEADER", "Broker", "BrokerHTTPError", "Budget", "CallRecord", "Prices",
+    "chat_via_socket", "request_via_socket",
+]
 
 
 @dataclass(frozen=True)
@@ -97,7 +90,7 @@ class Broker:
         self._generation = 0  # bumped by reset(), so a call admitted before it isn't counted after it
         self._seed: int | None = None  # the harness's sampling seed for this run (see reset)
         self._seen: dict[str, int] = {}  # how often each request came this run, for its seed
-        self._server: _Server | None = None
+        self._server: UnixHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._made_dir = False
 
@@ -112,8 +105,8 @@ class Broker:
         if not path.parent.exists():
             path.parent.mkdir(parents=True, mode=0o755)
             self._made_dir = True
-        _remove_stale_socket(path)
-        self._server = _Server(path, self)
+        remove_stale_socket(path)
+        self._server = UnixHTTPServer(path, self)
         os.chmod(path, 0o666)  # the sandboxed self may run as another user
         # A short poll interval only makes stop() quick; requests are answered at once anyway.
         self._thread = threading.Thread(
@@ -177,14 +170,14 @@ class Broker:
             self._generation += 1
             self._seed, self._seen = seed, {}
 
-    # --- the endpoint's logic (HTTP plumbing is in _Handler) ---------------------------
+    # --- the endpoint's logic (HTTP plumbing is in broker_http) ---------------------------
 
     def models(self) -> dict[str, Any]:
         return {"object": "list", "data": [{"id": self.provider.name, "object": "model", "owned_by": "rsilab"}]}
 
     def chat(self, body: bytes, task: str | None) -> dict[str, Any]:
         """Answer one chat request body, or raise ApiError; successful calls are counted."""
-        request = _parse_chat(body)
+        request = parse_chat(body)
         request, generation = self._admit(request)
         started = time.monotonic()
         try:
@@ -194,7 +187,7 @@ class Broker:
                 self._in_flight -= 1
             raise ApiError(502, "provider_error", _provider_failure(self.provider.name, e)) from e
         self._account(task, completion, time.monotonic() - started, generation)
-        return _openai_response(completion)
+        return openai_response(completion)
 
     def _admit(self, request: ChatRequest) -> tuple[ChatRequest, int]:
         """Check the budget before anything is spent; reserve a call slot if it allows."""
@@ -244,89 +237,10 @@ class Broker:
                 CallRecord(time.time() - seconds, task, completion.tokens_in, completion.tokens_out, seconds, None, dollars)
             )
 
-    def _record_refusal(self, task: str | None, error: str, seconds: float) -> None:
+    def record_refusal(self, task: str | None, error: str, seconds: float) -> None:
         with self._lock:
             self._calls.append(CallRecord(time.time() - seconds, task, 0, 0, seconds, error))
 
-
-class ApiError(Exception):
-    """An HTTP error answered in OpenAI's shape: {"error": {"message", "type"}}."""
-
-    def __init__(self, status: int, type: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.type, self.message = status, type, message
-
-    def payload(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type}}
-
-
-def _parse_chat(body: bytes) -> ChatRequest:
-    def bad(message: str) -> ApiError:
-        return ApiError(400, "invalid_request_error", message)
-
-    try:
-        data = json.loads(body)
-    except ValueError as e:  # includes bad UTF-8
-        raise bad(f"request body is not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise bad("request body must be a JSON object")
-    messages = data.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise bad("'messages' must be a non-empty list of {role, content}")
-    for i, m in enumerate(messages):
-        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
-            raise bad(f"messages[{i}] must be an object with string 'role' and 'content'")
-    max_tokens = data.get("max_tokens")
-    if max_tokens is not None and (type(max_tokens) is not int or max_tokens < 1):
-        raise bad("'max_tokens' must be a positive integer")
-    temperature = data.get("temperature")
-    if temperature is not None and (type(temperature) not in (int, float) or not 0 <= temperature <= 2):
-        raise bad("'temperature' must be a number from 0 to 2")
-    stop = data.get("stop")
-    if isinstance(stop, str):
-        stop = [stop]
-    if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
-        raise bad("'stop' must be a string or a list of strings")
-    if data.get("stream"):
-        raise bad("streaming is not supported by the broker")
-    if data.get("n", 1) != 1:
-        raise bad("only n=1 is supported")
-    return ChatRequest(
-        messages=tuple(ChatMessage(role=m["role"], content=m["content"]) for m in messages),
-        max_tokens=max_tokens,
-        temperature=float(temperature or 0.0),
-        stop=tuple(stop or ()),
-        top_p=_top_p(data.get("top_p")),
-    )  # a `seed` in the body is ignored: the harness seeds each call (Broker.reset)
-
-
-def _top_p(value: Any) -> float | None:
-    if value is None:
-        return None
-    if type(value) not in (int, float) or not 0 < value <= 1:
-        raise ApiError(400, "invalid_request_error", "'top_p' must be a number above 0 and at most 1")
-    return float(value)
-
-
-def _openai_response(completion: Completion) -> dict[str, Any]:
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": completion.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": completion.text},
-                "finish_reason": completion.finish_reason,
-            }
-        ],
-        "usage": {
-            "prompt_tokens": completion.tokens_in,
-            "completion_tokens": completion.tokens_out,
-            "total_tokens": completion.tokens_in + completion.tokens_out,
-        },
-    }
 
 
 _SECRETISH = re.compile(r"(?i)\b(sk-[\w-]{6,}|bearer\s+\S+|(api[_-]?key|token|secret)\s*[:=]\s*\S+)")
@@ -338,194 +252,3 @@ def _provider_failure(name: str, e: Exception) -> str:
     # library's exception, say) may quote headers, so only its type is passed on.
     detail = _SECRETISH.sub("[redacted]", str(e))[:500] if isinstance(e, ProviderError) else type(e).__name__
     return f"provider {name!r} failed: {detail}"
-
-
-def _remove_stale_socket(path: Path) -> None:
-    if not (path.exists() or path.is_symlink()):
-        return
-    if not stat.S_ISSOCK(path.lstat().st_mode):
-        raise SandboxError(f"cannot start the LLM broker: {path} exists and is not a socket")
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(str(path))
-    except OSError:
-        path.unlink()  # nobody listens: left over from a broker that died
-        return
-    finally:
-        probe.close()
-    raise SandboxError(f"cannot start the LLM broker: another process is serving on {path}")
-
-
-# --- HTTP over a Unix socket -------------------------------------------------------------
-
-
-class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True  # a hung provider call must not block stop()
-    request_queue_size = 128  # the default backlog of 5 makes concurrent clients' connect() fail with EAGAIN
-
-    def __init__(self, path: Path, broker: Broker) -> None:
-        self.broker = broker
-        super().__init__(str(path), _Handler)
-
-    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
-        conn, _ = self.socket.accept()
-        # A Unix peer's address is '' but BaseHTTPRequestHandler formats client_address[0].
-        return conn, ("unix", 0)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.exception("LLM broker: error while handling a request")
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _Server
-    server_version = "rsilab-broker/1"
-    sys_version = ""
-    timeout = 60  # seconds a client may stall mid-request before its thread gives up
-
-    def do_GET(self) -> None:
-        if self.path.split("?")[0] == MODELS_PATH:
-            self._send(200, self.server.broker.models())
-        else:
-            self._send_error(ApiError(404, "not_found", f"no such endpoint: GET {self.path}"))
-
-    def do_POST(self) -> None:
-        if self.path.split("?")[0] != CHAT_PATH:
-            # Read the body first: closing on a client that is still sending gives it a
-            # broken pipe instead of our 404.
-            self._discard_declared_body()
-            self._send_error(ApiError(404, "not_found", f"no such endpoint: POST {self.path}"))
-            return
-        broker = self.server.broker
-        task = (self.headers.get(TASK_HEADER) or "").strip()[:200] or None
-        started = time.monotonic()
-        try:
-            self._send(200, broker.chat(self._read_body(), task))
-        except ApiError as e:
-            broker._record_refusal(task, f"{e.status} {e.type}: {e.message}", time.monotonic() - started)
-            self._send_error(e)
-        except Exception:
-            log.exception("LLM broker: unexpected error")
-            self._send_error(ApiError(500, "internal_error", "the broker failed; see the harness log"))
-
-    def _read_body(self) -> bytes:
-        limit = self.server.broker.max_request_bytes
-        if self.headers.get("Transfer-Encoding"):
-            raise ApiError(411, "invalid_request_error", "chunked bodies are not supported; send Content-Length")
-        raw = self.headers.get("Content-Length")
-        if raw is None:
-            raise ApiError(411, "invalid_request_error", "Content-Length is required")
-        try:
-            length = int(raw)
-        except ValueError:
-            raise ApiError(400, "invalid_request_error", f"bad Content-Length: {raw!r}") from None
-        if length < 0:
-            raise ApiError(400, "invalid_request_error", f"bad Content-Length: {raw!r}")
-        if length > limit:
-            self._discard(length)
-            raise ApiError(413, "request_too_large", f"request body is {length} bytes; the limit is {limit}")
-        try:
-            body = self.rfile.read(length)
-        except OSError as e:
-            raise ApiError(408, "invalid_request_error", f"could not read the request body: {e}") from None
-        if len(body) != length:
-            raise ApiError(400, "invalid_request_error", "request body is shorter than its Content-Length")
-        return body
-
-    def _discard_declared_body(self) -> None:
-        raw = self.headers.get("Content-Length") or "0"
-        if raw.isdigit():
-            self._discard(int(raw))
-
-    def _discard(self, length: int) -> None:
-        # Drain (a bounded amount of) an oversize body so a client that is still sending
-        # reads our 413 instead of a broken pipe.
-        left = min(length, 16 * 1024 * 1024)
-        try:
-            while left > 0 and (chunk := self.rfile.read(min(left, 64 * 1024))):
-                left -= len(chunk)
-        except OSError:
-            pass
-
-    def _send_error(self, e: ApiError) -> None:
-        self._send(e.status, e.payload())
-
-    def _send(self, status: int, payload: Mapping[str, Any]) -> None:
-        body = json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            pass  # the client went away (e.g. its sandbox was killed); nothing to tell it
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("LLM broker: " + format, *args)
-
-
-# --- harness-side client (tests, health checks) ---------------------------------------------
-
-
-class BrokerHTTPError(RsilabError):
-    """The broker answered with an error status."""
-
-    def __init__(self, status: int, payload: Mapping[str, Any]) -> None:
-        error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
-        self.status = status
-        self.type: str = error.get("type", "")
-        self.message: str = error.get("message", json.dumps(payload))
-        super().__init__(f"broker answered {status} {self.type}: {self.message}")
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, socket_path: str | Path, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._socket_path = str(socket_path)
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            # Connect while blocking: with a timeout set, a full listen queue fails at
-            # once with EAGAIN instead of waiting its turn.
-            sock.connect(self._socket_path)
-            sock.settimeout(self.timeout)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
-
-
-def request_via_socket(
-    socket_path: str | Path,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    headers: Mapping[str, str] | None = None,
-    timeout: float = 30.0,
-) -> tuple[int, dict[str, Any]]:
-    """One raw HTTP request to the broker: (status, parsed JSON body)."""
-    conn = _UnixHTTPConnection(socket_path, timeout)
-    try:
-        conn.request(method, path, body=body, headers={"Content-Type": "application/json", **(headers or {})})
-        response = conn.getresponse()
-        return response.status, json.loads(response.read() or b"{}")
-    finally:
-        conn.close()
-
-
-def chat_via_socket(
-    socket_path: str | Path,
-    messages: Sequence[Mapping[str, str]],
-    *,
-    task: str | None = None,
-    timeout: float = 30.0,
-    **params: Any,
-) -> dict[str, Any]:
-    """POST a chat completion; the OpenAI-shaped response, or BrokerHTTPError."""
-    body = json.dumps({"messages": list(messages), **params}).encode()
-    headers = {TASK_HEADER: task} if task else {}
-    status, payload = request_via_socket(socket_path, "POST", CHAT_PATH, body, headers, timeout)
-    if status != 200:
-        raise BrokerHTTPError(status, payload)
-    return payload

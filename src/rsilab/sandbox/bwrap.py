@@ -26,8 +26,6 @@ Ending a run ends its pid namespace, which kills every process in it, setsid or 
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import resource
 import shutil
@@ -43,7 +41,9 @@ from pathlib import Path
 from rsilab.errors import SandboxError
 from rsilab.sandbox.cgroup import RunCgroup
 from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit, checked_command
+from rsilab.sandbox.interpreter import base_interpreter, clean_relative, harness_site_dirs, site_dirs
 from rsilab.sandbox.syscalls import compiled_filter, seccomp_problem
+from rsilab.sandbox.witness import audit_violations, guard_policy
 
 SELF_DIR = "/self"
 GUARD_DIR = "/rsilab/guard"
@@ -53,7 +53,6 @@ SOCKET_INSIDE = "/run/rsilab/llm.sock"
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd", "group", "hosts")
 MAX_TREE_FILES = 2000  # each file is handed to bwrap as an open descriptor
-AUDIT_CAP_BYTES = 256 * 1024
 MAX_VIOLATIONS = 20
 INSTALL_HINT = "install bubblewrap (`apt-get install bubblewrap`; `make test` does it when run as root)"
 
@@ -99,7 +98,7 @@ class BwrapSandbox:
         self.setpriv = shutil.which("setpriv") if self.as_root else None
         if self.as_root and self.setpriv is None:
             raise SandboxError("the bwrap sandbox drops root with `setpriv`: install util-linux")
-        self.interpreter = _base_interpreter()
+        self.interpreter = base_interpreter()
         self.python: tuple[str, ...] = (str(self.interpreter), "-s", "-B")
         self._guard = (resources.files("rsilab") / "sandbox" / "guard" / "sitecustomize.py").read_bytes()
         if (problem := seccomp_problem()) is not None:
@@ -147,7 +146,7 @@ class BwrapSandbox:
             result = self._spawn([self.exe, "--args", str(args_fd), "--", *command], outdir, limits, fds, cgroup)
             if not result.timed_out and not _readable(ready_read):
                 raise SandboxError(f"bwrap could not set up the sandbox: {result.stderr.strip()[-2000:]}")
-            extra = _audit_violations(audit_path)
+            extra = audit_violations(audit_path)
             if cgroup is not None and cgroup.limit_hits():
                 extra.insert(0, f"process-limit: {cgroup.limit_hits()} fork(s) refused at {limits.processes} processes")
             violations = tuple(dict.fromkeys((*result.violations, *extra)))[:MAX_VIOLATIONS]
@@ -204,11 +203,11 @@ class _Layout:
 
     def __init__(self, box: BwrapSandbox, workdir: Path, readonly: Sequence[str], outputs: Sequence[str], fds: list[int]) -> None:
         self.box, self.workdir, self.fds = box, workdir, fds
-        self.readonly = tuple(_clean(p) for p in (*box.protected, *readonly))
+        self.readonly = tuple(clean_relative(p) for p in (*box.protected, *readonly))
         # A name ending in "/" is an output directory: the self may create, replace and rename files in it
         # (a bind-mounted single file cannot be replaced by rename, which atomic writers such as safetensors do).
-        self.output_dirs = tuple(_clean(p) for p in outputs if p.endswith("/"))
-        self.outputs = tuple(_clean(p) for p in outputs if not p.endswith("/"))
+        self.output_dirs = tuple(clean_relative(p) for p in outputs if p.endswith("/"))
+        self.outputs = tuple(clean_relative(p) for p in outputs if not p.endswith("/"))
         self.out: list[str] = []
         self.made: set[str] = {"/"}
 
@@ -254,13 +253,13 @@ class _Layout:
         if not any(str(prefix) == d or str(prefix).startswith(d + "/") for d in SYSTEM_DIRS):
             self._dirs(str(prefix.parent))
             self.out += ["--ro-bind", str(prefix), str(prefix)]
-        for site in _site_dirs(str(interpreter)):  # hide whatever the host installed
+        for site in site_dirs(str(interpreter)):  # hide whatever the host installed
             self.out += ["--tmpfs", site, "--remount-ro", site]
         self._dirs(BIN_DIR)
         for name in ("python", "python3"):
             self.out += ["--symlink", str(interpreter), f"{BIN_DIR}/{name}"]
         if self.box.settings.site_packages:
-            for n, path in enumerate(_harness_site_dirs()):
+            for n, path in enumerate(harness_site_dirs()):
                 self._dirs(os.path.dirname(SITE_DIR))
                 self.out += ["--ro-bind", path, f"{SITE_DIR}-{n}"]
 
@@ -324,7 +323,7 @@ class _Layout:
     def _environment(self, audit_fd: int, env: Mapping[str, str]) -> dict[str, str]:
         writable = [SELF_DIR, "/tmp"]
         readonly = [f"{SELF_DIR}/{p}" for p in self.readonly]
-        site = [f"{SITE_DIR}-{n}" for n in range(len(_harness_site_dirs()))] if self.box.settings.site_packages else []
+        site = [f"{SITE_DIR}-{n}" for n in range(len(harness_site_dirs()))] if self.box.settings.site_packages else []
         guard = guard_policy(audit_fd, writable, readonly, site, SOCKET_INSIDE if self.box.llm_socket is not None else "")
         inside = {"PATH": f"{BIN_DIR}:/usr/bin:/bin", "HOME": SELF_DIR, "TMPDIR": "/tmp", "LANG": "C.UTF-8",
                   "PYTHONDONTWRITEBYTECODE": "1", **env}
@@ -351,61 +350,8 @@ def _memfd(data: bytes) -> int:
     return fd
 
 
-def _clean(path: str) -> str:
-    return os.path.normpath("/" + path.strip().replace("\\", "/")).lstrip("/")
-
-
 def _exit_code(code: int) -> int:
     """bwrap reports a command killed by signal N as exit code 128+N; give it back as -N."""
     if 128 < code <= 128 + 64:
         return -(code - 128)
     return code
-
-
-def guard_policy(fd: int, writable: Sequence[str], readonly: Sequence[str], site: Sequence[str], broker: str) -> str:
-    """The witness's policy as one environment value (see guard/sitecustomize.py)."""
-    fields = {"fd": str(fd), "writable": "\x1f".join(writable), "readonly": "\x1f".join(readonly),
-              "site": "\x1f".join(site), "broker": broker}
-    return "\x1e".join(f"{k}={v}" for k, v in fields.items())
-
-
-def _audit_violations(path: Path) -> list[str]:
-    """The witness's lines (`kind\x1fdetail\x1fpid`), read as untrusted bytes: `kind: detail`, deduplicated."""
-    with open(path, "rb") as handle:
-        data = handle.read(AUDIT_CAP_BYTES)
-    found: list[str] = []
-    for line in data.decode("utf-8", "replace").splitlines():
-        parts = line.split("\x1f")
-        if len(parts) == 3 and parts[0].replace("-", "").isalpha():
-            found.append(f"{parts[0][:40]}: {parts[1][:300]}")
-    return list(dict.fromkeys(found))
-
-
-@functools.cache
-def _base_interpreter() -> Path:
-    """The real interpreter behind the harness's (a venv's python is a link to it)."""
-    base = Path(getattr(sys, "_base_executable", None) or sys.executable)
-    resolved = base.resolve()
-    if not resolved.is_file():
-        raise SandboxError(f"cannot find the Python interpreter behind {sys.executable}")
-    return resolved
-
-
-@functools.cache
-def _site_dirs(interpreter: str) -> tuple[str, ...]:
-    """The base interpreter's site-packages directories that exist (to be hidden in the sandbox)."""
-    code = "import json, site; print(json.dumps(site.getsitepackages()))"
-    result = subprocess.run([interpreter, "-I", "-c", code], capture_output=True, text=True, timeout=60,
-                            env={"PATH": "/usr/bin:/bin"})
-    if result.returncode != 0:
-        raise SandboxError(f"cannot ask {interpreter} for its site-packages: {result.stderr.strip()}")
-    return tuple(p for p in json.loads(result.stdout) if os.path.isdir(p))
-
-
-@functools.cache
-def _harness_site_dirs() -> tuple[str, ...]:
-    import sysconfig
-
-    paths = sysconfig.get_paths()
-    return tuple(dict.fromkeys(p for p in (paths["purelib"], paths["platlib"]) if os.path.isdir(p)))
-

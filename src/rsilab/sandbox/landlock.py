@@ -33,17 +33,12 @@ from importlib import resources
 from pathlib import Path
 
 from rsilab.errors import SandboxError
-from rsilab.sandbox.bwrap import (
-    SYSTEM_DIRS,
-    _audit_violations,
-    _base_interpreter,
-    _clean,
-    _harness_site_dirs,
-    guard_policy,
-)
+from rsilab.sandbox.bwrap import SYSTEM_DIRS
 from rsilab.sandbox.cgroup import RunCgroup
 from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit, checked_command
+from rsilab.sandbox.interpreter import base_interpreter, clean_relative, harness_site_dirs
 from rsilab.sandbox.syscalls import seccomp_problem, self_filter
+from rsilab.sandbox.witness import audit_violations, guard_policy
 
 EXTRA = "landlock"
 
@@ -72,12 +67,12 @@ class LandlockSandbox:
         problem = landlock_problem()
         if problem:
             raise SandboxError(problem)
-        self.protected = tuple(_clean(p) for p in protected)
+        self.protected = tuple(clean_relative(p) for p in protected)
         self.as_root = os.geteuid() == 0
         self.uid = uid
         self.site_packages = site_packages
         self.guard_dir = Path(str(resources.files("rsilab") / "sandbox" / "guard"))
-        self.interpreter = _reachable_interpreter() if self.as_root else _base_interpreter()
+        self.interpreter = _reachable_interpreter() if self.as_root else base_interpreter()
         self.python: tuple[str, ...] = (str(self.interpreter), "-s", "-B")
         if llm_socket is not None and self.as_root:
             os.chmod(llm_socket.parent, 0o711)  # the self's uid must reach the socket, not list the directory
@@ -93,7 +88,7 @@ class LandlockSandbox:
         outputs: Sequence[str] = (),
     ) -> RunResult:
         argv, workdir = checked_command(argv, workdir)
-        guarded = (*self.protected, *(_clean(p) for p in readonly))
+        guarded = (*self.protected, *(clean_relative(p) for p in readonly))
         outdir = Path(tempfile.mkdtemp(prefix="rsilab-run-"))
         cgroup = RunCgroup.create(limits.processes) if self.as_root else None
         fds: list[int] = []
@@ -112,14 +107,14 @@ class LandlockSandbox:
             child_env = self._environment(workdir, private_tmp, guarded, audit_fd, env or {})
             lockdown = _Lockdown(self, workdir, private_tmp)
             result = self._spawn(argv, workdir, child_env, outdir, limits, fds, cgroup, lockdown)
-            extra = _audit_violations(outdir / "audit")
+            extra = audit_violations(outdir / "audit")
             moved = sorted(k for k in before if _hashes(workdir, guarded).get(k) != before[k])
             extra += [f"protected-modified: {path}" for path in moved]
             if cgroup is not None and cgroup.limit_hits():
                 extra.insert(0, f"process-limit: {cgroup.limit_hits()} fork(s) refused at {limits.processes} processes")
             violations = tuple(dict.fromkeys((*result.violations, *extra)))[:20]
             for rel in outputs:
-                _copy_back(workdir / _clean(rel), host_workdir / _clean(rel))
+                _copy_back(workdir / clean_relative(rel), host_workdir / clean_relative(rel))
             return RunResult(**{**result.__dict__, "violations": violations})
         finally:
             for fd in fds:
@@ -131,7 +126,7 @@ class LandlockSandbox:
     def _hand_over(self, workdir: Path, private_tmp: Path, guarded: Sequence[str], outputs: Sequence[str]) -> None:
         """As root: the tree stays root's (read-only to the self), new files and outputs are the self's."""
         for rel in outputs:
-            path = workdir / _clean(rel)
+            path = workdir / clean_relative(rel)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"")
             if self.as_root:
@@ -147,7 +142,7 @@ class LandlockSandbox:
     def _environment(
         self, workdir: Path, private_tmp: Path, guarded: Sequence[str], audit_fd: int, env: Mapping[str, str]
     ) -> dict[str, str]:
-        site = list(_harness_site_dirs()) if self.site_packages else []
+        site = list(harness_site_dirs()) if self.site_packages else []
         broker = os.path.realpath(env["RSILAB_LLM_SOCKET"]) if env.get("RSILAB_LLM_SOCKET") else ""
         policy = guard_policy(audit_fd, [str(workdir), str(private_tmp)], [str(workdir / p) for p in guarded], site, broker)
         return {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(private_tmp), "LANG": "C.UTF-8",
@@ -214,7 +209,7 @@ class _Lockdown:
         prefix = str(box.interpreter.parent.parent)  # <prefix>/bin/pythonX.Y
         readable = [*(d for d in SYSTEM_DIRS if os.path.isdir(d)), prefix, str(box.guard_dir), "/etc"]
         if box.site_packages:
-            readable += list(_harness_site_dirs())
+            readable += list(harness_site_dirs())
         self.ruleset.allow(*dict.fromkeys(readable), rules=read)
         self.ruleset.allow(str(workdir), str(private_tmp))
         self.ruleset.allow("/dev/null", "/dev/urandom", rules=FSAccess.all_file())
@@ -243,11 +238,11 @@ def _reachable_interpreter() -> Path:
     system one of the same version serves the self as well (it needs only the standard library).
     """
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    for candidate in (_base_interpreter(), Path("/usr/bin") / version, Path("/usr/local/bin") / version):
+    for candidate in (base_interpreter(), Path("/usr/bin") / version, Path("/usr/local/bin") / version):
         if candidate.is_file() and _world_reachable(candidate.resolve()):
             return candidate.resolve()
     raise SandboxError(f"the landlock backend runs the self as an unprivileged uid, which cannot reach "
-                       f"{_base_interpreter()}: install {version} system-wide (apt-get install {version}) or use bwrap")
+                       f"{base_interpreter()}: install {version} system-wide (apt-get install {version}) or use bwrap")
 
 
 def _world_reachable(path: Path) -> bool:

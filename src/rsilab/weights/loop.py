@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rsilab.assess.metrics import summary
 from rsilab.errors import RsilabError
-from rsilab.records import Assessment, Decision, GateResult, Proposal, Task, Verdict
+from rsilab.records import Assessment, Decision, GateResult, Proposal, Verdict
 from rsilab.review.policy import decide
 from rsilab.rounds import RoundResult, round_seed
 from rsilab.sandbox.factory import make_sandbox
