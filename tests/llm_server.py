@@ -27,6 +27,7 @@ class Fault:
     status: int | None = None  # answer with this error status
     stall: float = 0.0  # seconds to wait before answering
     retry_after: float | None = None
+    message: str | None = None  # the error's text (default: "scripted fault <status>")
 
 
 class ChatServer:
@@ -53,8 +54,8 @@ class ChatServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def fail(self, status: int, times: int = 1, retry_after: float | None = None) -> None:
-        self._faults.extend(Fault(status=status, retry_after=retry_after) for _ in range(times))
+    def fail(self, status: int, times: int = 1, retry_after: float | None = None, message: str | None = None) -> None:
+        self._faults.extend(Fault(status=status, retry_after=retry_after, message=message) for _ in range(times))
 
     def stall(self, seconds: float, times: int = 1) -> None:
         self._faults.extend(Fault(stall=seconds) for _ in range(times))
@@ -74,7 +75,7 @@ class ChatServer:
                 return _error(anthropic, 401, "invalid api key")
             if fault.status is not None:
                 extra = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-                status, _, payload = _error(anthropic, fault.status, f"scripted fault {fault.status}")
+                status, _, payload = _error(anthropic, fault.status, fault.message or f"scripted fault {fault.status}")
                 return status, extra, payload
             request = _anthropic_request(body) if anthropic else _openai_request(body)
             completion = self.provider.complete(request)

@@ -381,3 +381,53 @@ def test_the_harness_seeds_every_sampled_call_and_the_self_cannot_choose_the_see
     assert 42 not in first + other
     assert first == again and first[0] != first[1]  # a replay of the run asks with the same seeds
     assert set(first).isdisjoint(other)
+
+
+class Blocking:
+    """A provider whose calls wait until released, so connections stay open on purpose."""
+
+    name = "blocking"
+
+    def __init__(self) -> None:
+        self.entered = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    def complete(self, request: ChatRequest) -> Completion:
+        self.entered.release()
+        self.release.wait(60)
+        return Completion(text="done", tokens_in=1, tokens_out=1, model="blocking")
+
+
+def test_with_no_budget_a_call_may_not_ask_for_more_than_the_default_ceiling(serve: Callable[..., Broker]):
+    from rsilab.sandbox.broker import DEFAULT_MAX_TOKENS_PER_CALL
+
+    provider = Recording()
+    broker = serve(provider)
+    with pytest.raises(BrokerHTTPError, match=f"over the per-call limit of {DEFAULT_MAX_TOKENS_PER_CALL}") as refused:
+        chat_via_socket(broker.socket_path, HELLO, max_tokens=DEFAULT_MAX_TOKENS_PER_CALL + 1)
+    assert refused.value.status == 429 and provider.requests == []  # refused before any spend
+    chat_via_socket(broker.socket_path, HELLO, max_tokens=DEFAULT_MAX_TOKENS_PER_CALL)
+    assert provider.requests[0].max_tokens == DEFAULT_MAX_TOKENS_PER_CALL
+
+
+def test_connections_beyond_the_cap_are_answered_503_without_a_thread_each(serve: Callable[..., Broker]):
+    provider = Blocking()
+    broker = serve(provider, max_connections=3)
+    answers: list[dict] = []
+    held = [threading.Thread(target=lambda: answers.append(chat_via_socket(broker.socket_path, HELLO, timeout=60)))
+            for _ in range(3)]
+    for thread in held:
+        thread.start()
+    for _ in held:
+        assert provider.entered.acquire(timeout=30)  # all three are inside the provider now
+    threads_before = threading.active_count()
+    with pytest.raises(BrokerHTTPError) as refused:
+        chat_via_socket(broker.socket_path, HELLO, timeout=30)
+    assert refused.value.status == 503 and "at most 3 connections" in refused.value.message
+    assert threading.active_count() == threads_before
+    provider.release.set()
+    for thread in held:
+        thread.join(30)
+    assert [a["choices"][0]["message"]["content"] for a in answers] == ["done"] * 3
+    assert chat_via_socket(broker.socket_path, HELLO)["choices"][0]["message"]["content"] == "done"  # slots freed
+    assert any(c.error and "too_many_connections" in c.error for c in broker.calls)

@@ -38,6 +38,7 @@ class AnthropicProvider:
         key = os.environ.get(variable)
         if not key:
             raise ProviderError(f"no API key: set {variable} in the environment of the harness")
+        self.secrets = (key,)  # the broker scrubs these values from all it returns to the self
         self._sdk = anthropic
         self._client = anthropic.Anthropic(api_key=key, base_url=base_url, timeout=timeout_seconds, max_retries=0)
         self.model = model

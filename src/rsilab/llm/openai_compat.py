@@ -37,6 +37,7 @@ class OpenAICompatibleProvider:
             if base_url is None or api_key_env is not None:
                 raise ProviderError(f"no API key: set {api_key_env or DEFAULT_KEY_ENV} in the environment of the harness")
             key = "not-needed"  # local servers (vLLM, Ollama, llama.cpp) usually take no key, but the SDK wants one
+        self.secrets = (key,) if key != "not-needed" else ()  # scrubbed by value from all the broker returns
         self._sdk = openai
         self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout_seconds, max_retries=0)
         self.model = model

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -28,11 +27,17 @@ from rsilab.records import Usage
 from rsilab.sandbox.broker_api import CHAT_PATH, MODELS_PATH, TASK_HEADER, ApiError, openai_response, parse_chat
 from rsilab.sandbox.broker_client import BrokerHTTPError, chat_via_socket, request_via_socket
 from rsilab.sandbox.broker_http import UnixHTTPServer, remove_stale_socket
+from rsilab.sandbox.scrub import Scrubber, held_secrets, pattern_scrub
 
 __all__ = [  # the broker's public face; the client and wire names are re-exported for callers
     "CHAT_PATH", "MODELS_PATH", "TASK_HEADER", "Broker", "BrokerHTTPError", "Budget", "CallRecord", "Prices",
     "chat_via_socket", "request_via_socket",
 ]
+
+
+# With no [llm.budget], a self could still ask one call for a provider's whole context; this bounds it.
+DEFAULT_MAX_TOKENS_PER_CALL = 4096
+MAX_CONNECTIONS = 32  # concurrent connections served; more are answered 503 at once (no thread each)
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,11 @@ class Budget:
     max_tokens: int | None = None  # prompt + completion, summed over calls
     max_dollars: float | None = None
     max_tokens_per_call: int | None = None  # the largest completion (`max_tokens`) one call may ask for
+
+    @property
+    def per_call_ceiling(self) -> int:
+        """The largest `max_tokens` a call may ask for: the configured cap, else a default ceiling."""
+        return self.max_tokens_per_call if self.max_tokens_per_call is not None else DEFAULT_MAX_TOKENS_PER_CALL
 
 
 @dataclass(frozen=True)
@@ -76,12 +86,15 @@ class Broker:
         budget: Budget = Budget(),
         prices: Prices = Prices(),
         max_request_bytes: int = 1_000_000,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.provider = provider
         self.socket_path = Path(socket_path)
         self.budget = budget
         self.prices = prices
         self.max_request_bytes = max_request_bytes
+        self.max_connections = max_connections
+        self.scrubber = Scrubber(held_secrets(provider))  # by value: whatever shape the keys have
         self._lock = threading.Lock()  # guards every counter below
         self._usage = Usage()
         self._by_task: dict[str, Usage] = {}
@@ -185,13 +198,13 @@ class Broker:
         except Exception as e:  # any provider failure is a 502, never a dead server
             with self._lock:
                 self._in_flight -= 1
-            raise ApiError(502, "provider_error", _provider_failure(self.provider.name, e)) from e
+            raise ApiError(502, "provider_error", self.scrubber.text(_provider_failure(self.provider.name, e))) from e
         self._account(task, completion, time.monotonic() - started, generation)
-        return openai_response(completion)
+        return self.scrubber.value(openai_response(completion))
 
     def _admit(self, request: ChatRequest) -> tuple[ChatRequest, int]:
         """Check the budget before anything is spent; reserve a call slot if it allows."""
-        b, cap = self.budget, self.budget.max_tokens_per_call
+        b, cap = self.budget, self.budget.per_call_ceiling
         with self._lock:
             spent = self._usage
             refusal = None
@@ -201,7 +214,7 @@ class Broker:
                 refusal = f"token budget spent: {spent.tokens} of {b.max_tokens} tokens used"
             elif b.max_dollars is not None and spent.dollars >= b.max_dollars:
                 refusal = f"dollar budget spent: ${spent.dollars:.4f} of ${b.max_dollars:.4f} used"
-            elif cap is not None and request.max_tokens is not None and request.max_tokens > cap:
+            elif request.max_tokens is not None and request.max_tokens > cap:
                 refusal = f"max_tokens {request.max_tokens} is over the per-call limit of {cap}"
             if refusal:
                 raise ApiError(429, "budget_exceeded", refusal)
@@ -210,7 +223,8 @@ class Broker:
             seed = self._call_seed(request)
         # Token and dollar budgets are checked on spend so far, so concurrent calls can
         # overshoot them by at most what those calls use; the per-call cap bounds that.
-        if cap is not None and request.max_tokens is None:
+        # A configured cap also fills an unset max_tokens (the provider's own default stays otherwise).
+        if request.max_tokens is None and b.max_tokens_per_call is not None:
             request = request.model_copy(update={"max_tokens": cap})
         return request.model_copy(update={"seed": seed}), generation
 
@@ -243,12 +257,9 @@ class Broker:
 
 
 
-_SECRETISH = re.compile(r"(?i)\b(sk-[\w-]{6,}|bearer\s+\S+|(api[_-]?key|token|secret)\s*[:=]\s*\S+)")
-
-
 def _provider_failure(name: str, e: Exception) -> str:
     """Say which provider failed without echoing anything that may hold a secret."""
     # Our providers write ProviderError messages for people; anything else (an HTTP
     # library's exception, say) may quote headers, so only its type is passed on.
-    detail = _SECRETISH.sub("[redacted]", str(e))[:500] if isinstance(e, ProviderError) else type(e).__name__
+    detail = pattern_scrub(str(e))[:500] if isinstance(e, ProviderError) else type(e).__name__
     return f"provider {name!r} failed: {detail}"

@@ -8,6 +8,7 @@ import logging
 import socket
 import socketserver
 import stat
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +24,7 @@ class ChatEndpoint(Protocol):
     """What the HTTP layer serves: the broker's logic, without its plumbing."""
 
     max_request_bytes: int
+    max_connections: int
 
     def models(self) -> dict[str, Any]: ...
 
@@ -55,7 +57,39 @@ class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
 
     def __init__(self, path: Path, broker: ChatEndpoint) -> None:
         self.broker = broker
+        # One thread per connection, but never more than this: a self that opens thousands of
+        # connections gets 503s, not thousands of harness threads.
+        self._slots = threading.BoundedSemaphore(broker.max_connections)
         super().__init__(str(path), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket) -> None:
+        limit = self.broker.max_connections
+        error = ApiError(503, "too_many_connections", f"the broker serves at most {limit} connections at once")
+        body = json.dumps(error.payload()).encode()
+        head = f"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        try:
+            request.setblocking(False)  # a fresh socket's buffer holds this; never wait on the client
+            request.sendall(head.encode() + body)
+        except OSError:
+            pass
+        self.broker.record_refusal(None, f"503 too_many_connections: over {limit}", 0.0)
+        self.shutdown_request(request)
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         conn, _ = self.socket.accept()
