@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from rsilab import views
 from rsilab.errors import ConfigError, RsilabError
@@ -302,7 +303,9 @@ def sandbox_exec(
     state = "timed out" if result.timed_out else f"exit code {result.returncode}"
     err.print(f"[bold]sandbox[/bold]: {state}, {result.wall_seconds:.2f} s wall, {result.cpu_seconds:.2f} s cpu")
     for violation in result.violations:
-        err.print(f"[red]violation[/red]: {violation}")
+        err.print(Text.assemble(("violation", "red"), f": {violation}"), highlight=False)
+    for line in result.reported:  # the witness inside the self: its own account
+        err.print(f"self-reported: {line}", markup=False, highlight=False)
     if not result.violations:
         err.print("no violations")
     code = result.returncode if result.returncode is not None else 124

@@ -68,7 +68,10 @@ class SandboxConfig(Section):
     # bwrap: namespaces, read-only root, no network (the default). landlock: the fallback where
     # bubblewrap is missing. process and none-UNSAFE: rlimits only, NO isolation (warned on every run).
     backend: Literal["bwrap", "landlock", "process", "none-UNSAFE"] = "bwrap"
-    uid: int = Field(default=61000, ge=1)  # the unprivileged uid the self runs as when rsilab runs as root
+    # As root, each run leases its own unprivileged uid from uid .. uid + uid_pool - 1 (sandbox/uids.py),
+    # so concurrent sandboxes cannot see, signal or clean up each other's processes.
+    uid: int = Field(default=61000, ge=1)
+    uid_pool: int = Field(default=1000, ge=1, le=60000)
     disk_mb: int = Field(default=256, ge=1)  # size of the self's writable copy and of its /tmp
     site_packages: bool = False  # expose the harness's site-packages read-only (a self that imports torch)
     cpu_seconds: int = Field(default=120, ge=1)

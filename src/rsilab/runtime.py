@@ -53,7 +53,8 @@ class Slot:
 class Violation:
     context: dict[str, Any]
     command: str
-    violations: tuple[str, ...]
+    violations: tuple[str, ...]  # observed by the harness or the kernel: these decide the safety gate
+    reported: tuple[str, ...] = ()  # the witness's lines, the self's own account: kept, decide nothing
 
 
 def default_workers() -> int:
@@ -100,10 +101,11 @@ class Runtime:
                 result: SelfRun = self.guarded(lambda: run_self(
                     tree, command, payload, sandbox=slot.sandbox, broker=slot.broker, limits=self.limits,
                     scratch_root=self.scratch, on_progress=on_progress, seed=seed))
-            self.violations = list(result.result.violations)
-            if result.result.violations and context is not None:
+            seen = result.result
+            self.violations = list(seen.violations)
+            if (seen.violations or seen.reported) and context is not None:
                 with self._pending_lock:
-                    self._pending.append(Violation(dict(context), command, tuple(result.result.violations)))
+                    self._pending.append(Violation(dict(context), command, tuple(seen.violations), tuple(seen.reported)))
             if refused := self.meter.refused():  # the run went without calls it needed: its result is not kept
                 raise BudgetExceeded(refused[1])
             return result

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import textwrap
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import tomli_w
 
 from rsilab.experiment import Experiment
 from rsilab.sandbox.bwrap import bwrap_problem
+from rsilab.sandbox.uids import POOL_SIZE, leased, live_processes
 from rsilab.sandbox.process import RunResult
 
 SECRET = "sk-redteam-0123456789abcdefSECRET"
@@ -45,17 +45,19 @@ def snapshot(*roots: Path) -> dict[str, str]:
 
 
 def sandbox_processes() -> list[int]:
-    """Live processes owned by the sandbox's uid (zombies are dead already, waiting to be reaped)."""
-    alive = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(f"/proc/{entry.name}/stat").read_text()
-                if entry.stat().st_uid == SANDBOX_UID and stat[stat.rfind(")") + 2] not in "ZX":
-                    alive.append(int(entry.name))
-            except (FileNotFoundError, ProcessLookupError):
-                pass
-    return alive
+    """Live processes left behind by finished runs: owned by a sandbox uid that no run holds now.
+
+    Each run leases its own uid and gives it back only once all its processes are gone, so a
+    process of an unleased uid is a leak, while other experiments' running sandboxes (on
+    leased uids) are not counted.
+    """
+    pool = range(SANDBOX_UID, SANDBOX_UID + POOL_SIZE)
+    before = live_processes(pool)
+    unleased = {uid for uid in before if not leased(uid)}
+    after = live_processes(pool)
+    # Alive before and after the lease check, on a uid no run held in between: another run that gave
+    # its uid back had ended its processes first, and one that took a uid since started them after.
+    return sorted(pid for uid in unleased for pid in set(before[uid]) & set(after.get(uid, [])))
 
 
 def attack(lab: Experiment, code: str) -> RunResult:
@@ -68,4 +70,15 @@ def shell(lab: Experiment, script: str) -> RunResult:
 
 
 def kinds(result: RunResult) -> set[str]:
+    """Kinds of what the harness or the kernel observed (these decide gates)."""
     return {v.split(":", 1)[0] for v in result.violations}
+
+
+def reported_kinds(result: RunResult) -> set[str]:
+    """Kinds of what the witness inside the self wrote (its own account: decides nothing)."""
+    return {v.split(":", 1)[0] for v in result.reported}
+
+
+def kernel_saw_network(result: RunResult) -> bool:
+    """The sandbox's own network namespace counted IP packets (bwrap as root; see sandbox/netns.py)."""
+    return any(v.startswith("network: ") and "IP packet" in v for v in result.violations)

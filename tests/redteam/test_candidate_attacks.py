@@ -82,11 +82,13 @@ def test_a_candidate_that_tries_the_network_is_rejected_with_the_violation_on_it
     row = exp.rows()["v2"]
     assert row.state == "rejected" and row.failed_gate == "safety"
     verdict = exp.artifacts.get_record(row.verdict_artifact, Verdict)
-    assert "network: socket.connect 127.0.0.1:9" in verdict.violations
+    kernel = [v for v in verdict.violations if v.startswith("network: ") and "IP packet" in v]
+    assert kernel, verdict.violations  # the sandbox's own network namespace counted the attempt
     recorded = [e.payload for e in exp.events("sandbox.violation") if e.payload["version"] == "v2"]
-    assert recorded and recorded[0]["split"] == "smoke" and "network: socket.connect 127.0.0.1:9" in recorded[0]["violations"]
+    assert recorded and recorded[0]["split"] == "smoke" and kernel[0] in recorded[0]["violations"]
+    assert "network: socket.connect 127.0.0.1:9" in recorded[0]["self_reported"]  # the witness's account, kept
     event = next(e.payload for e in exp.events("verdict.recorded") if e.payload["version"] == "v2")
-    assert "network: socket.connect 127.0.0.1:9" in event["violations"]
+    assert kernel[0] in event["violations"]
     assert not [e for e in exp.events("sandbox.violation") if e.payload["version"] == "v1"]  # the parent is clean
     assert exp.ledger.verify().ok and sandbox_processes() == []
 

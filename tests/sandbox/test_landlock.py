@@ -52,7 +52,8 @@ def test_network_the_ledger_proc_and_protected_files_are_out_of_reach(fallback: 
     """)
     assert "READ" not in result.stdout and "WROTE" not in result.stdout, result.stdout
     assert result.stdout.count("denied") == 4 and "no network 13" in result.stdout and "no secret" in result.stdout
-    assert {"network", "write-denied"} <= kinds(result)
+    # Refused by seccomp and Landlock, so only the witness saw the tries: its own account.
+    assert {"network", "write-denied"} <= {v.split(":", 1)[0] for v in result.reported}
     assert snapshot(fallback.root) == before
 
 

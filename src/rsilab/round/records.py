@@ -46,7 +46,8 @@ class RoundRecords:
         """Write the containment events the runtime collected from its runs (on this thread only)."""
         for found in runtime.take_violations():
             self.state.ledger.append("sandbox.violation", {**found.context, "command": found.command,
-                                                           "violations": list(found.violations)})
+                                                           "violations": list(found.violations),
+                                                           "self_reported": list(found.reported)})
 
     def violations_of(self, version: str) -> list[str]:
         """Every containment event of `version`'s runs in this round (so a resumed round keeps them)."""

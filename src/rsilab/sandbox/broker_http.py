@@ -86,6 +86,12 @@ class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
         try:
             request.setblocking(False)  # a fresh socket's buffer holds this; never wait on the client
             request.sendall(head.encode() + body)
+            # Read a little of what the client is sending, so it gets our answer rather than a broken
+            # pipe; bounded in time and bytes, as this runs on the accepting thread.
+            request.settimeout(0.05)
+            for _ in range(16):
+                if not request.recv(65536):
+                    break
         except OSError:
             pass
         self.broker.record_refusal(None, f"503 too_many_connections: over {limit}", 0.0)

@@ -13,7 +13,8 @@ What a command sees inside (everything else of the host is absent, not just unwr
     /run/rsilab/llm.sock  the LLM broker, the only way out
     /proc /dev            its own pid namespace; a minimal /dev
 
-Namespaces: mount, pid, net (loopback only, down), ipc, uts, cgroup. As root, no user
+Namespaces: mount, pid, net (loopback only), ipc, uts, cgroup. As root the network namespace is
+the harness's (sandbox/netns.py): its kernel counters, not the witness, are the network evidence. As root, no user
 namespace: bwrap's user namespace would map the sandbox onto uid 0 outside (uid_map
 "65534 0 1"), where RLIMIT_NPROC is void. Instead bwrap sets up the mounts as root and
 `setpriv` drops the command to a dedicated unprivileged uid with no capabilities, so the
@@ -42,6 +43,8 @@ from rsilab.errors import SandboxError
 from rsilab.sandbox.cgroup import RunCgroup
 from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit, checked_command
 from rsilab.sandbox.interpreter import base_interpreter, clean_relative, harness_site_dirs, site_dirs
+from rsilab.sandbox.netns import NetworkNamespace
+from rsilab.sandbox.uids import UidLease
 from rsilab.sandbox.syscalls import compiled_filter, seccomp_problem
 from rsilab.sandbox.witness import audit_violations, guard_policy
 
@@ -59,7 +62,8 @@ INSTALL_HINT = "install bubblewrap (`apt-get install bubblewrap`; `make test` do
 
 @dataclass(frozen=True)
 class BwrapSettings:
-    uid: int = 61000  # the dedicated unprivileged uid the self runs as when the harness is root
+    uid: int = 61000  # as root, each run leases its own unprivileged uid from uid .. uid + uid_pool - 1
+    uid_pool: int = 1000
     disk_mb: int = 256  # size of /self and of /tmp (each a tmpfs)
     site_packages: bool = False  # expose the harness's site-packages read-only (e.g. a self that imports torch)
 
@@ -120,6 +124,8 @@ class BwrapSandbox:
         fds: list[int] = []  # handed to bwrap
         kept: list[int] = []  # the harness's alone
         cgroup = RunCgroup.create(limits.processes) if self.as_root else None
+        netns = NetworkNamespace.create() if self.as_root else None
+        lease = UidLease.take(self.settings.uid, self.settings.uid_pool) if self.as_root else None
         try:
             audit_path = outdir / "audit"
             audit_fd = os.open(audit_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -130,32 +136,40 @@ class BwrapSandbox:
             ready_read, ready_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
             kept.append(ready_read)  # never handed in: the command must not drain it
             fds.append(ready_fd)
-            layout = _Layout(self, workdir, readonly, outputs, fds)
+            uid = lease.uid if lease is not None else os.getuid()
+            layout = _Layout(self, workdir, readonly, outputs, fds, uid=uid, own_netns=netns is None)
             args = layout.args(audit_fd, env or {})
             seccomp_fd = _memfd(self._seccomp)
             fds.append(seccomp_fd)
             args += ["--seccomp", str(seccomp_fd)]
             command = ["/bin/sh", "-c", f'printf r > /proc/self/fd/{ready_fd} && exec "$@"', "sh", *argv]
             if self.as_root:
-                uid = str(self.settings.uid)
                 command = [*command[:4], self.setpriv or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                            "--inh-caps=-all", "--bounding-set=-all", "--", *argv]
             # The options go through a descriptor: the sandbox can read pid 1's (bwrap's) command line.
             args_fd = _memfd("\0".join(args).encode() + b"\0")
             fds.append(args_fd)
-            result = self._spawn([self.exe, "--args", str(args_fd), "--", *command], outdir, limits, fds, cgroup)
+            enter = netns.prefix() if netns is not None else []
+            result = self._spawn([*enter, self.exe, "--args", str(args_fd), "--", *command], outdir, limits, fds, cgroup)
             if not result.timed_out and not _readable(ready_read):
                 raise SandboxError(f"bwrap could not set up the sandbox: {result.stderr.strip()[-2000:]}")
-            extra = audit_violations(audit_path)
+            observed = list(result.violations)
             if cgroup is not None and cgroup.limit_hits():
-                extra.insert(0, f"process-limit: {cgroup.limit_hits()} fork(s) refused at {limits.processes} processes")
-            violations = tuple(dict.fromkeys((*result.violations, *extra)))[:MAX_VIOLATIONS]
-            return RunResult(**{**result.__dict__, "violations": violations})
+                observed.append(f"process-limit: {cgroup.limit_hits()} fork(s) refused at {limits.processes} processes")
+            if netns is not None and (packets := netns.packets_out()):
+                observed.append(f"network: {packets} IP packet(s) sent or refused in the sandbox's own network namespace")
+            reported = tuple(audit_violations(audit_path))[:MAX_VIOLATIONS]
+            return RunResult(**{**result.__dict__, "violations": tuple(dict.fromkeys(observed))[:MAX_VIOLATIONS],
+                                "reported": reported, "uid": uid})
         finally:
             for fd in fds + kept:
                 os.close(fd)
             if cgroup is not None:
                 cgroup.remove()
+            if netns is not None:
+                netns.close()
+            if lease is not None:
+                lease.release()  # only now: every process of the run is gone (pid namespace, cgroup)
             shutil.rmtree(outdir, ignore_errors=True)
 
     def _spawn(self, full: list[str], outdir: Path, limits: Limits, fds: list[int], cgroup: RunCgroup | None) -> RunResult:
@@ -201,8 +215,10 @@ class BwrapSandbox:
 class _Layout:
     """The bwrap arguments for one run: mounts, namespaces and environment."""
 
-    def __init__(self, box: BwrapSandbox, workdir: Path, readonly: Sequence[str], outputs: Sequence[str], fds: list[int]) -> None:
-        self.box, self.workdir, self.fds = box, workdir, fds
+    def __init__(self, box: BwrapSandbox, workdir: Path, readonly: Sequence[str], outputs: Sequence[str], fds: list[int],
+                 *, uid: int, own_netns: bool = True) -> None:
+        self.box, self.workdir, self.fds, self.uid = box, workdir, fds, uid
+        self.own_netns = own_netns  # False: bwrap already runs in a namespace the harness holds (sandbox/netns.py)
         self.readonly = tuple(clean_relative(p) for p in (*box.protected, *readonly))
         # A name ending in "/" is an output directory: the self may create, replace and rename files in it
         # (a bind-mounted single file cannot be replaced by rename, which atomic writers such as safetensors do).
@@ -214,8 +230,8 @@ class _Layout:
     def args(self, audit_fd: int, env: Mapping[str, str]) -> list[str]:
         a, box = self.out, self.box
         if box.as_root:
-            a += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-                  "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+            a += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+                  *(["--unshare-net"] if self.own_netns else []), "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
         else:
             a += ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
         a += ["--die-with-parent", "--new-session", "--hostname", "rsilab-sandbox"]
@@ -291,7 +307,7 @@ class _Layout:
             host = self.workdir / rel
             host.mkdir(parents=True, exist_ok=True)
             if self.box.as_root:
-                os.chown(host, self.box.settings.uid, self.box.settings.uid)
+                os.chown(host, self.uid, self.uid)
             self._dirs(os.path.dirname(f"{SELF_DIR}/{rel}"), perms="0777")
             self.out += ["--bind", str(host), f"{SELF_DIR}/{rel}"]
         for rel in self.outputs:
@@ -299,7 +315,7 @@ class _Layout:
             host.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             if self.box.as_root:
-                os.fchown(fd, self.box.settings.uid, self.box.settings.uid)
+                os.fchown(fd, self.uid, self.uid)
             os.close(fd)
             self._dirs(os.path.dirname(f"{SELF_DIR}/{rel}"), perms="0777")
             self.out += ["--bind", str(host), f"{SELF_DIR}/{rel}"]

@@ -36,12 +36,14 @@ def make_sandbox(config: SandboxConfig, *, llm_socket: Path | None, protected: S
     if config.backend == "bwrap":
         from rsilab.sandbox.bwrap import BwrapSandbox, BwrapSettings
 
-        settings = BwrapSettings(uid=config.uid, disk_mb=config.disk_mb, site_packages=config.site_packages)
+        settings = BwrapSettings(uid=config.uid, uid_pool=config.uid_pool, disk_mb=config.disk_mb,
+                                site_packages=config.site_packages)
         return BwrapSandbox(llm_socket=llm_socket, protected=protected, settings=settings)
     if config.backend == "landlock":
         from rsilab.sandbox.landlock import LandlockSandbox
 
-        return LandlockSandbox(protected=protected, uid=config.uid, site_packages=config.site_packages)
+        return LandlockSandbox(protected=protected, uid=config.uid, uid_pool=config.uid_pool,
+                               site_packages=config.site_packages)
     from rsilab.sandbox.process import ProcessSandbox
 
     return ProcessSandbox()

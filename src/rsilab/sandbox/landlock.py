@@ -38,6 +38,7 @@ from rsilab.sandbox.cgroup import RunCgroup
 from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit, checked_command
 from rsilab.sandbox.interpreter import base_interpreter, clean_relative, harness_site_dirs
 from rsilab.sandbox.syscalls import seccomp_problem, self_filter
+from rsilab.sandbox.uids import UidLease
 from rsilab.sandbox.witness import audit_violations, guard_policy
 
 EXTRA = "landlock"
@@ -62,14 +63,15 @@ class LandlockSandbox:
     name = "landlock"
 
     def __init__(
-        self, *, protected: Sequence[str] = (), uid: int = 61000, site_packages: bool = False, llm_socket: Path | None = None
+        self, *, protected: Sequence[str] = (), uid: int = 61000, uid_pool: int = 1000, site_packages: bool = False,
+        llm_socket: Path | None = None,
     ) -> None:
         problem = landlock_problem()
         if problem:
             raise SandboxError(problem)
         self.protected = tuple(clean_relative(p) for p in protected)
         self.as_root = os.geteuid() == 0
-        self.uid = uid
+        self.first_uid, self.uid_pool = uid, uid_pool  # as root each run leases its own (sandbox/uids.py)
         self.site_packages = site_packages
         self.guard_dir = Path(str(resources.files("rsilab") / "sandbox" / "guard"))
         self.interpreter = _reachable_interpreter() if self.as_root else base_interpreter()
@@ -91,6 +93,8 @@ class LandlockSandbox:
         guarded = (*self.protected, *(clean_relative(p) for p in readonly))
         outdir = Path(tempfile.mkdtemp(prefix="rsilab-run-"))
         cgroup = RunCgroup.create(limits.processes) if self.as_root else None
+        lease = UidLease.take(self.first_uid, self.uid_pool) if self.as_root else None
+        uid = lease.uid if lease is not None else None
         fds: list[int] = []
         host_workdir = workdir
         try:
@@ -100,44 +104,48 @@ class LandlockSandbox:
             shutil.copytree(host_workdir, workdir, symlinks=True)
             private_tmp = outdir / "tmp"
             private_tmp.mkdir()
-            self._hand_over(workdir, private_tmp, guarded, outputs)
+            self._hand_over(workdir, private_tmp, guarded, outputs, uid)
             before = _hashes(workdir, guarded)
             audit_fd = os.open(outdir / "audit", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             fds.append(audit_fd)
             child_env = self._environment(workdir, private_tmp, guarded, audit_fd, env or {})
             lockdown = _Lockdown(self, workdir, private_tmp)
-            result = self._spawn(argv, workdir, child_env, outdir, limits, fds, cgroup, lockdown)
-            extra = audit_violations(outdir / "audit")
+            result = self._spawn(argv, workdir, child_env, outdir, limits, fds, cgroup, lockdown, uid)
             moved = sorted(k for k in before if _hashes(workdir, guarded).get(k) != before[k])
-            extra += [f"protected-modified: {path}" for path in moved]
+            observed = [*result.violations, *(f"protected-modified: {path}" for path in moved)]
             if cgroup is not None and cgroup.limit_hits():
-                extra.insert(0, f"process-limit: {cgroup.limit_hits()} fork(s) refused at {limits.processes} processes")
-            violations = tuple(dict.fromkeys((*result.violations, *extra)))[:20]
+                observed.append(f"process-limit: {cgroup.limit_hits()} fork(s) refused at {limits.processes} processes")
             for rel in outputs:
                 _copy_back(workdir / clean_relative(rel), host_workdir / clean_relative(rel))
-            return RunResult(**{**result.__dict__, "violations": violations})
+            # Network attempts fail at socket() under seccomp and are seen only by the witness: self-reported.
+            return RunResult(**{**result.__dict__, "violations": tuple(dict.fromkeys(observed))[:20],
+                                "reported": tuple(audit_violations(outdir / "audit"))[:20], "uid": uid})
         finally:
             for fd in fds:
                 os.close(fd)
             if cgroup is not None:
                 cgroup.remove()
+            if lease is not None:
+                lease.release()  # after the cgroup is emptied: no process of the run is left
             shutil.rmtree(outdir, ignore_errors=True)
 
-    def _hand_over(self, workdir: Path, private_tmp: Path, guarded: Sequence[str], outputs: Sequence[str]) -> None:
+    def _hand_over(
+        self, workdir: Path, private_tmp: Path, guarded: Sequence[str], outputs: Sequence[str], uid: int | None
+    ) -> None:
         """As root: the tree stays root's (read-only to the self), new files and outputs are the self's."""
         for rel in outputs:
             path = workdir / clean_relative(rel)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"")
-            if self.as_root:
-                os.chown(path, self.uid, self.uid)
+            if uid is not None:
+                os.chown(path, uid, uid)
         for rel in guarded:
             if (workdir / rel).is_file():
                 os.chmod(workdir / rel, 0o444)
         if self.as_root:
             os.chmod(workdir, 0o1777)  # sticky: the self may add files, never replace root's
             os.chmod(private_tmp.parent, 0o711)  # reach its two directories, list nothing else
-            os.chown(private_tmp, self.uid, self.uid)
+            os.chown(private_tmp, uid, uid)
 
     def _environment(
         self, workdir: Path, private_tmp: Path, guarded: Sequence[str], audit_fd: int, env: Mapping[str, str]
@@ -150,10 +158,9 @@ class LandlockSandbox:
 
     def _spawn(
         self, argv: list[str], workdir: Path, env: dict[str, str], outdir: Path, limits: Limits, fds: list[int],
-        cgroup: RunCgroup | None, lockdown: _Lockdown,
+        cgroup: RunCgroup | None, lockdown: _Lockdown, uid: int | None,
     ) -> RunResult:
-        rlimits = _rlimits(limits)
-        uid = self.uid if self.as_root else None
+        rlimits = _rlimits(limits, nproc_slack=8 if cgroup is not None else 0)
 
         def before_exec() -> None:
             # Between fork and exec: raw syscalls and the prepared filters only.

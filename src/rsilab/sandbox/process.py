@@ -50,7 +50,11 @@ class RunResult:
     wall_seconds: float  # measured by the harness
     cpu_seconds: float  # user + system time of the child and its reaped descendants (wait4 rusage)
     timed_out: bool
-    violations: tuple[str, ...]  # "timeout", "cpu-limit", "file-size-limit"
+    violations: tuple[str, ...]  # observed by the harness or the kernel: "timeout", "cpu-limit", "network: ..."
+    # What the in-process witness wrote: the self's own account (it can silence or forge it), so it is
+    # kept for reviewers and decides nothing.
+    reported: tuple[str, ...] = ()
+    uid: int | None = None  # the uid the command ran as, where the sandbox leased one for the run
 
     @property
     def ok(self) -> bool:
@@ -169,8 +173,12 @@ class ProcessSandbox:
             shutil.rmtree(outdir, ignore_errors=True)
 
 
-def _rlimits(limits: Limits) -> list[tuple[int, int, int]]:
-    """(resource, soft, hard) for the child, computed in the parent (preexec must stay tiny)."""
+def _rlimits(limits: Limits, nproc_slack: int = 0) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard) for the child, computed in the parent (preexec must stay tiny).
+
+    `nproc_slack` lifts RLIMIT_NPROC above the cap where a pids cgroup enforces it: the cgroup's
+    refusals are counted by the kernel (evidence), RLIMIT_NPROC's are not.
+    """
     mb = 1024 * 1024
     wanted = [
         # CPU: SIGXCPU at the soft limit, SIGKILL one second later if it is caught.
@@ -178,7 +186,7 @@ def _rlimits(limits: Limits) -> list[tuple[int, int, int]]:
         (resource.RLIMIT_AS, limits.memory_mb * mb, limits.memory_mb * mb),
         (resource.RLIMIT_FSIZE, limits.file_size_mb * mb, limits.file_size_mb * mb),
         (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
-        (resource.RLIMIT_NPROC, limits.processes, limits.processes),
+        (resource.RLIMIT_NPROC, limits.processes + nproc_slack, limits.processes + nproc_slack),
         (resource.RLIMIT_CORE, 0, 0),
     ]
     out = []
