@@ -178,3 +178,29 @@ def test_dashboard_pages_escape_hostile_text_and_show_the_textual_diff(dashboard
         assert "terms.append(sign * product)" in page and "total *= value" in page
         assert "notes[/x]&lt;U+202E&gt;[bold red]dm.txt" in page
         assert "innocent␍OVERWRITTEN" in page
+
+
+@pytest.mark.slow
+def test_in_chromium_the_hostile_text_runs_no_script_and_the_diff_reads_as_code(hostile):
+    from dashboard_client import running_ui
+    from playwright.sync_api import sync_playwright
+
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.fail(f"no browser at {chromium}: install Debian's chromium (`make test` does it)")
+    root, _ = hostile
+    with running_ui(root) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(url)
+        page.goto(url.split("?")[0] + "versions/v2")
+        text = page.inner_text("main")
+        title = page.title()
+        browser.close()
+    assert dialogs == []  # the <script> in the rationale, the code and the notes file stayed text
+    assert "pwned" not in title
+    assert "<script>alert(1)</script>" in text and "␛[2J␛]0;pwned␇" in text
+    assert "terms.append(sign * product)" in text and "Binary" not in text and "binary file" not in text
+    assert "notes[/x]<U+202E>[bold red]dm.txt" in text and not any(c in text for c in FORBIDDEN)
