@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
 from rsilab import views
 from rsilab.errors import ConfigError, RsilabError
+from rsilab.shown import line, shown, visible
 
 if TYPE_CHECKING:
     from rsilab.experiment import Experiment
@@ -37,10 +37,11 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        Console(stderr=True).print(f"[red]{escape(str(exc))}[/red]")
+        Console(stderr=True).print(shown(exc, style="red"))
         sys.exit(2)
     except RsilabError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")  # a message's [brackets] are text
+        # A message may quote the self (a path, its output): its [brackets] and escapes are text.
+        Console(stderr=True).print(Text.assemble(("error:", "red"), " ", shown(exc)))
         sys.exit(1)
 
 
@@ -68,8 +69,9 @@ def init(
     from rsilab.experiment import Experiment
 
     experiment = Experiment.init(directory, template)
-    console.print(f"created experiment [bold]{directory}[/bold] from template [bold]{template}[/bold]; v1 is deployed")
-    console.print(f"next: [cyan]cd {directory} && rsilab run --rounds 1[/cyan]")
+    console.print(Text.assemble("created experiment ", line(directory, style="bold"), " from template ",
+                                line(template, style="bold"), "; v1 is deployed"))
+    console.print(Text.assemble("next: ", line(f"cd {directory} && rsilab run --rounds 1", style="cyan")))
     del experiment
 
 
@@ -155,7 +157,7 @@ def rollback(
     """Deploy an earlier version again (recorded as an event; history is never rewritten)."""
     experiment = _experiment(directory)
     experiment.rollback(version, _person(by), reason)
-    console.print(f"{version} is deployed again")
+    console.print(line(f"{version} is deployed again"))
 
 
 @app.command()
@@ -187,7 +189,7 @@ def review(
         approve = typer.confirm(f"approve {version}?", default=False)
         comment = comment or typer.prompt("comment for the next proposal", default="", show_default=False)
     result = experiment.decide(version, approve, _person(by), comment, report=views.stage_printer(console))
-    console.print(f"{version}: {result.outcome}")
+    console.print(line(f"{version}: {result.outcome}"))
 
 
 @app.command()
@@ -255,7 +257,7 @@ def ledger_verify(directory: DirOption = None) -> None:
     if report.ok:
         console.print(f"[green]ledger ok[/green]: {report.checked} events, chain intact")
         return
-    console.print(f"[red]ledger broken[/red] at event {report.first_bad_seq}: {report.problem}")
+    console.print(Text.assemble(("ledger broken", "red"), f" at event {report.first_bad_seq}: ", line(report.problem)))
     raise typer.Exit(1)
 
 
@@ -297,15 +299,16 @@ def sandbox_exec(
 ) -> None:
     """Run a command in exactly the sandbox a candidate gets, on a scratch copy of the deployed version."""
     result = _experiment(directory).sandbox_exec(command)
-    sys.stdout.write(result.stdout)
-    sys.stderr.write(result.stderr)
+    for stream, text in ((sys.stdout, result.stdout), (sys.stderr, result.stderr)):
+        # The self's own output: exact through a pipe, its control codes made visible on a terminal.
+        stream.write(visible(text) if stream.isatty() else text)
     err = Console(stderr=True)
     state = "timed out" if result.timed_out else f"exit code {result.returncode}"
     err.print(f"[bold]sandbox[/bold]: {state}, {result.wall_seconds:.2f} s wall, {result.cpu_seconds:.2f} s cpu")
-    for violation in result.violations:
-        err.print(Text.assemble(("violation", "red"), f": {violation}"), highlight=False)
-    for line in result.reported:  # the witness inside the self: its own account
-        err.print(f"self-reported: {line}", markup=False, highlight=False)
+    for violation in result.violations:  # may name a path the self chose
+        err.print(Text.assemble(("violation", "red"), ": ", line(violation)))
+    for reported in result.reported:  # the witness inside the self: its own account, deciding nothing
+        err.print(Text.assemble("self-reported: ", line(reported)))
     if not result.violations:
         err.print("no violations")
     code = result.returncode if result.returncode is not None else 124

@@ -20,6 +20,7 @@ from pathlib import Path
 from rich.console import Console
 
 from rsilab import views
+from rsilab.shown import line
 from rsilab.errors import RsilabError
 
 PARTS = ("agent", "embedded", "transformer")
@@ -81,5 +82,5 @@ def _transformer(directory: Path, console: Console, rounds: int) -> None:
 def _summary(console: Console, experiment: object, where: Path) -> None:
     views.print_log(console, experiment.rows())  # type: ignore[attr-defined]
     report = experiment.ledger.verify()  # type: ignore[attr-defined]
-    console.print(f"ledger: {report.checked} events, {'verified' if report.ok else 'BROKEN: ' + report.problem}")
+    console.print(line(f"ledger: {report.checked} events, {'verified' if report.ok else 'BROKEN: ' + report.problem}"))
     console.print(f"explore: [cyan]rsilab log -C {where}[/cyan], [cyan]rsilab ui -C {where}[/cyan]")

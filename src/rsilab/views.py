@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.console import Console
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
@@ -21,6 +28,7 @@ from rsilab.intervals import wilson
 from rsilab.records import Event, Proposal, Verdict
 from rsilab.search.archive import Archive, Entry
 from rsilab.search.funnel import STEPS, RoundFunnel
+from rsilab.shown import line, shown, visible
 from rsilab.store.history import VersionRow
 
 if TYPE_CHECKING:
@@ -36,12 +44,14 @@ STAGE_STYLE = {"round": "bold magenta", "assess": "blue", "propose": "yellow", "
 
 
 def stage_printer(console: Console):  # noqa: ANN201
+    """Progress lines; a message may quote the self (a rationale, a gate's stderr), so it is shown, never parsed."""
+
     def report(stage: str, message: str) -> None:
         style = STAGE_STYLE.get(stage, "white")
         if stage == "round":
-            console.rule(f"[{style}]{message}")
+            console.rule(line(message, style=style))
         else:
-            console.print(f"[{style}]{stage:>8}[/{style}]  {message}", highlight=False)
+            console.print(Text.assemble(line(f"{stage:>8}", style=style), "  ", shown(message)), highlight=False)
 
     return report
 
@@ -78,12 +88,12 @@ def print_log(console: Console, rows: dict[str, VersionRow]) -> None:
         shown_acc = f"{acc:.0%} [{row.heldout['low'] * 100:.0f}–{row.heldout['high']:.0%}]" if acc is not None else "–"
         style = STATE_STYLE.get(str(row.state), "")
         table.add_row(
-            row.id, row.parent or "–", str(row.round), f"[{style}]{row.state}[/{style}]", shown_acc,
-            str(row.heldout.get("tokens", "–")), row.decided_by or "–",
+            line(row.id), line(row.parent or "–"), str(row.round), line(row.state, style=style), shown_acc,
+            line(row.heldout.get("tokens", "–")), line(row.decided_by or "–"),
         )
         why = f"{row.failed_gate}: {row.verdict_summary}" if row.failed_gate else (row.comment or row.rationale)
         if why:
-            notes.append(f"[{style}]{row.id}[/{style}] {' '.join(why.split())}")
+            notes.append(Text.assemble(line(row.id, style=style), " ", line(" ".join(why.split()))))
     console.print(table)
     for note in notes:
         console.print(note, highlight=False)
@@ -137,36 +147,44 @@ def print_version(console: Console, experiment: Experiment, version: str) -> Non
     if row is None:
         console.print(f"[red]no version {version}[/red]: see `rsilab log`")
         return
-    head = f"[bold]{row.id}[/bold]  state [{STATE_STYLE.get(str(row.state), '')}]{row.state}[/]  parent {row.parent or '–'}  round {row.round}"
-    console.print(Panel(f"{head}\ncommit {row.commit or '(edits did not apply)'}\n\n{row.rationale or ''}", title="version"))
+    body = Text.assemble(
+        line(row.id, style="bold"), "  state ", line(row.state, style=STATE_STYLE.get(str(row.state), "")),
+        "  parent ", line(row.parent or "–"), f"  round {row.round}\ncommit ", line(row.commit or "(edits did not apply)"),
+        "\n\n", shown(row.rationale or ""),
+    )
+    console.print(Panel(body, title="version"))
     if row.proposal_artifact:
         proposal = experiment.artifacts.get_record(row.proposal_artifact, Proposal)
         for problem in proposal.errors:
-            console.print(f"[red]proposal problem:[/red] {problem}")
+            console.print(Text.assemble(("proposal problem:", "red"), " ", shown(problem)))
+        paths = list(dict.fromkeys(edit.path for edit in proposal.edits))  # as the self wrote them, made visible
+        if paths:
+            console.print(Text.assemble(("edits: ", "dim"), line(", ".join(paths))))
     if row.commit and row.parent:
         print_diff(console, experiment.versions.diff(experiment.commit_of(row.parent), row.commit))
     if row.verdict_artifact:
         print_verdict(console, experiment.artifacts.get_record(row.verdict_artifact, Verdict))
     if row.decided_by:
-        console.print(f"decision by [bold]{row.decided_by}[/bold]: {row.comment}")
+        console.print(Text.assemble("decision by ", line(row.decided_by, style="bold"), ": ", shown(row.comment or "")))
 
 
 def print_verdict(console: Console, verdict: Verdict) -> None:
-    table = Table(title=f"gates for {verdict.version}")
+    table = Table(title=Text.assemble("gates for ", line(verdict.version)))
     for column in ("gate", "result", "summary", "evidence"):
         table.add_column(column, overflow="fold")
     for gate in verdict.gates:
-        result = "[green]pass[/green]" if gate.passed else "[red]FAIL[/red]"
+        result = Text("pass", style="green") if gate.passed else Text("FAIL", style="red")
         if gate.needs_person:
-            result += " [yellow](needs a person)[/yellow]"
+            result.append(" (needs a person)", style="yellow")
         evidence = "" if gate.name == "benchmark" else _compact(gate.evidence)  # benchmark: see the deltas table
-        table.add_row(gate.name, result, gate.summary, evidence)
+        # A gate's summary and evidence quote the self (its stderr, its file names): shown, never parsed.
+        table.add_row(line(gate.name), result, shown(gate.summary), shown(evidence))
     console.print(table)
     bench = next((g for g in verdict.gates if g.name == "benchmark"), None)
     if bench is not None:
         print_deltas(console, bench.evidence)
     if verdict.violations:
-        console.print(f"[red]sandbox violations:[/red] {', '.join(verdict.violations)}")
+        console.print(Text.assemble(("sandbox violations:", "red"), " ", line(", ".join(verdict.violations))))
 
 
 def _compact(evidence: dict[str, Any], limit: int = 240) -> str:
@@ -216,7 +234,7 @@ def print_assessment(console: Console, report: dict[str, Any], weakness: dict[st
                   f"{summary['cpu_seconds']:.2f} s CPU — {cost['wall_seconds_per_task'] * 1000:.1f} ms and "
                   f"{cost['tokens_per_task']:g} tokens per task", highlight=False)
     if report["run_error"]:
-        console.print(f"[red]the self {report['run_error']}[/red]")
+        console.print(shown(f"the self {report['run_error']}", style="red"))
     weak = [g for g in weakness["groups"] if g["failures"]][:3]
     for group in weak:
         console.print(f"[bold red]weak:[/bold red] {group['family']} difficulty {group['difficulty']}: "
@@ -224,14 +242,16 @@ def print_assessment(console: Console, report: dict[str, Any], weakness: dict[st
         example = next((f for f in weakness["failures"] if (f["family"], f["difficulty"]) == (group["family"], group["difficulty"])), None)
         if example:
             question = " ".join(example["question"].split())
-            console.print(f"    {question[:160]}{'…' if len(question) > 160 else ''}", highlight=False)
-            console.print(f"    expected [green]{example['expected']}[/green], answered [red]{example['answer']}[/red]; "
-                          f"trace: {json.dumps(example['trace'])[:200]}", highlight=False)
+            console.print(line(f"    {question[:160]}{'…' if len(question) > 160 else ''}"), highlight=False)
+            console.print(Text.assemble("    expected ", line(example["expected"], style="green"), ", answered ",
+                                        line(example["answer"], style="red"), "; trace: ",
+                                        line(json.dumps(example["trace"])[:200])), highlight=False)
     console.print(f"stored: artifact {digest[:12]}… and a ledger event (assessment.recorded)")
 
 
 def print_diff(console: Console, patch: str) -> None:
-    console.print(Syntax(patch or "(no change)", "diff", theme="ansi_dark", word_wrap=True))
+    """A patch of self-written files: controls made visible first, then coloured (Syntax reads no markup)."""
+    console.print(Syntax(visible(patch) or "(no change)", "diff", theme="ansi_dark", word_wrap=True))
 
 
 def print_events(console: Console, events: Iterable[Event]) -> None:
@@ -239,14 +259,14 @@ def print_events(console: Console, events: Iterable[Event]) -> None:
     for column in ("seq", "kind", "payload", "hash"):
         table.add_column(column, overflow="fold")
     for event in events:
-        table.add_row(str(event.seq), event.kind, json.dumps(event.payload)[:160], event.hash[:12])
+        table.add_row(str(event.seq), line(event.kind), line(json.dumps(event.payload)[:160]), event.hash[:12])
     console.print(table)
 
 
 def print_answer(console: Console, answer: Any) -> None:
     """`rsilab llm ask`: the model's text, then what it cost."""
     c = answer.completion
-    console.print(c.text, highlight=False, markup=False, soft_wrap=True)
+    console.print(shown(c.text), highlight=False, soft_wrap=True)
     console.print(
         f"[dim]{answer.model} · {c.tokens_in} tokens in, {c.tokens_out} out ({c.finish_reason}) · "
         f"{answer.seconds:.2f} s, {answer.tokens_per_second:.1f} tokens/s · ${answer.dollars:.6f}[/dim]",
@@ -269,7 +289,7 @@ def print_replay(console: Console, report: Any) -> None:
     for i in range(max(len(report.original), len(report.replayed))):
         a = report.original[i] if i < len(report.original) else None
         b = report.replayed[i] if i < len(report.replayed) else None
-        table.add_row(str(i + 1), brief(a), brief(b), "[green]same[/green]" if a == b else "[red]differs[/red]")
+        table.add_row(str(i + 1), line(brief(a)), line(brief(b)), Text("same", "green") if a == b else Text("differs", "red"))
     console.print(table)
     verdict = "[green]identical decisions[/green]" if report.identical else "[red]the decisions differ[/red]"
     console.print(f"{verdict}; replay in {report.replay}")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rsilab.store.blobdiff import FileChange
 from rsilab.store.versions import VersionStore
 from rsilab.web.diffs import side_by_side
 
 
-def _patch(tmp_path: Path, before: dict[str, bytes], after: dict[str, bytes]) -> str:
+def _patch(tmp_path: Path, before: dict[str, bytes], after: dict[str, bytes]) -> list[FileChange]:
     store, first = VersionStore.create(tmp_path / "self", before, "before")
     second = store.commit(after, parent=first, message="after")
-    return store.diff(first, second)
+    return store.changes(first, second)
 
 
 def test_a_changed_block_pairs_each_removed_line_with_the_added_line_beside_it(tmp_path: Path):
@@ -50,4 +51,4 @@ def test_a_new_file_has_only_a_right_side_and_a_deleted_file_only_a_left(tmp_pat
 
 def test_no_change_gives_no_files(tmp_path: Path):
     assert side_by_side(_patch(tmp_path, {"f": b"same\n"}, {"f": b"same\n"})) == []
-    assert side_by_side("") == []
+    assert side_by_side([]) == []

@@ -15,6 +15,7 @@ from pathlib import Path
 import pygit2
 
 from rsilab.errors import StoreError
+from rsilab.store.blobdiff import FileChange, file_changes, patch_text
 
 DEPLOYED_REF = "refs/heads/deployed"
 _AUTHOR = ("rsilab", "rsilab@localhost")
@@ -88,10 +89,17 @@ class VersionStore:
         self.repo.set_head(DEPLOYED_REF)
         self.repo.checkout(DEPLOYED_REF, strategy=pygit2.enums.CheckoutStrategy.FORCE)
 
+    def changes(self, old: str, new: str) -> list[FileChange]:
+        """The files that differ from `old` to `new`, diffed from their blobs alone.
+
+        Not git's diff: that reads `.gitattributes` and config the self can write, and could
+        be told to call every file binary while the code changes underneath.
+        """
+        return file_changes(self.files(old), self.files(new))
+
     def diff(self, old: str, new: str) -> str:
-        """A unified diff (git's patch text) from `old` to `new`."""
-        patch = self.repo.diff(self._commit(old), self._commit(new), context_lines=3)
-        return patch.patch or ""
+        """A unified diff from `old` to `new` (see `changes`)."""
+        return patch_text(self.changes(old, new))
 
     def _commit(self, commit: str) -> pygit2.Commit:
         try:

@@ -17,15 +17,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rsilab.errors import RsilabError
 from rsilab.experiment import SELF_DIR, Experiment
 from rsilab.records import Event
 from rsilab.search.archive import build_archive
+from rsilab.shown import visible
 from rsilab.store.history import VersionRow, deployed_version, version_rows
 from rsilab.store.versions import VersionStore
 from rsilab.web import charts, pages
@@ -185,6 +193,10 @@ def _row(rows: dict[str, VersionRow], version: str) -> VersionRow:
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=HERE / "templates")
     env = templates.env
+    # Autoescaping makes self-written text inert HTML; this makes its control and bidi characters
+    # visible too (a \u202e would otherwise reorder what a reviewer reads). Every {{ }} passes here.
+    # Markup (a macro's output) was built from {{ }} already made visible, and must stay unescaped.
+    env.finalize = lambda value: visible(value) if isinstance(value, str) and not isinstance(value, Markup) else value
     env.filters["pct"] = lambda x, digits=1: "–" if x is None else f"{x:.{digits}%}"
     env.filters["signed_pct"] = lambda x: "–" if x is None else f"{x * 100:+.1f} pp"
     env.filters["num"] = lambda x, digits=2: "–" if x is None else f"{x:,.{digits}f}"

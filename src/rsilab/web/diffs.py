@@ -1,7 +1,8 @@
-"""A unified diff laid out side by side: old lines on the left, new lines on the right.
+"""A diff laid out side by side: old lines on the left, new lines on the right.
 
-libgit2 (through pygit2) parses the patch text the version store produces, so line numbers
-and hunk boundaries are git's own, not a hand-written parser's.
+The changes come from the version store's blob diff (store/blobdiff.py), never from git's
+diff, which reads attributes and config the self can write. Every text here is the self's:
+the templates autoescape it and make its control characters visible.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Literal
 
-import pygit2
+from rsilab.store.blobdiff import DiffLine, FileChange
 
 CellKind = Literal["context", "removed", "added", "empty"]
 
@@ -38,8 +39,9 @@ class Hunk:
 class FileDiff:
     old_path: str
     new_path: str
-    status: str  # git's letter: A added, D deleted, M modified, R renamed
+    status: str  # A added, D deleted, M modified
     hunks: tuple[Hunk, ...]
+    binary: bool = False  # a NUL byte in the content: no lines to show
 
     @property
     def added(self) -> int:
@@ -53,21 +55,15 @@ class FileDiff:
 _EMPTY = Cell(None, "", "empty")
 
 
-def side_by_side(patch_text: str) -> list[FileDiff]:
+def side_by_side(changes: list[FileChange]) -> list[FileDiff]:
     """Each file's hunks as rows; a run of removed lines is paired with the added run after it."""
-    if not patch_text.strip():
-        return []
-    files = []
-    for patch in pygit2.Diff.parse_diff(patch_text):
-        if patch is None:  # an entry libgit2 could make no text patch of: nothing to lay out
-            continue
-        hunks = tuple(Hunk(hunk.header.strip(), tuple(_rows(hunk.lines))) for hunk in patch.hunks)
-        delta = patch.delta
-        files.append(FileDiff(delta.old_file.path, delta.new_file.path, delta.status_char(), hunks))
-    return files
+    return [
+        FileDiff(c.old_path, c.new_path, c.status, tuple(Hunk(h.header, tuple(_rows(h.lines))) for h in c.hunks), c.binary)
+        for c in changes
+    ]
 
 
-def _rows(lines: list[pygit2.DiffLine]) -> list[Row]:
+def _rows(lines: tuple[DiffLine, ...]) -> list[Row]:
     rows: list[Row] = []
     removed: list[Cell] = []
     added: list[Cell] = []
@@ -89,6 +85,5 @@ def _rows(lines: list[pygit2.DiffLine]) -> list[Row]:
         elif line.origin == " ":
             flush()
             rows.append(Row(Cell(line.old_lineno, text, "context"), Cell(line.new_lineno, text, "context")))
-        # other origins ("\ No newline at end of file" markers) carry no line of code
     flush()
     return rows

@@ -140,7 +140,7 @@ def proposal_view(
     files: list[FileDiff] = []
     parent = rows.get(row.parent) if row.parent else None
     if row.commit and parent is not None and parent.commit:
-        files = side_by_side(versions.diff(parent.commit, row.commit))
+        files = side_by_side(versions.changes(parent.commit, row.commit))
     heldout = _heldout_in_round(events, row.round)
     return ProposalView(row, proposal, verdict, files, metric_deltas(verdict, heldout.get(row.parent or ""), heldout.get(row.id)),
                         row.id in pending)
