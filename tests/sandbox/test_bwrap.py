@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,33 @@ def test_the_tree_is_a_writable_copy_with_protected_files_and_inputs_read_only(t
     assert "denied alignment.toml" in result.stdout and "denied input.json" in result.stdout, result.stderr
     assert (tmp_path / "out.json").read_text() == '{"ok": 1}'  # outputs come back
     assert (tmp_path / "code.py").read_text() == "x = 1\n"  # the copy changed, the harness's file did not
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the output quota is a tmpfs the harness mounts as root")
+def test_output_directories_count_against_the_disk_quota_and_only_regular_files_come_back(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "before.txt").write_text("the harness put this here\n")
+    box = BwrapSandbox(settings=BwrapSettings(disk_mb=16))
+    code = (
+        "import os\n"
+        "print(open('out/before.txt').read().strip())\n"
+        "open('out/weights.bin', 'wb').write(b'w' * 1000)\n"
+        "os.symlink('/etc/passwd', 'out/link')\n"
+        "os.mkfifo('out/fifo')\n"
+        "written = 0\n"
+        "try:\n"
+        "    for n in range(64):\n"
+        "        with open(f'out/fill{n}', 'wb') as f:\n"
+        "            f.write(b'x' * (1 << 20))\n"
+        "        written += 1\n"
+        "except OSError as e:\n"
+        "    print('full after', written, 'MiB', e.errno)\n"
+    )
+    result = box.run([*box.python, "-c", code], tmp_path, limits=LIMITS, outputs=("out/",))
+    assert "the harness put this here" in result.stdout and "full after" in result.stdout, result.stderr
+    out = tmp_path / "out"
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    assert total <= 16 * (1 << 20)  # the host got no more than the quota
+    assert (out / "weights.bin").read_bytes() == b"w" * 1000 and (out / "before.txt").exists()
+    assert not (out / "link").exists() and not (out / "link").is_symlink() and not (out / "fifo").exists()
+    assert "rsilab-run-" not in Path("/proc/self/mountinfo").read_text()  # the staging tmpfs is gone

@@ -12,7 +12,7 @@ import tomli_w
 pytest.importorskip("torch", reason="needs the `weights` extra")
 
 from rsilab.experiment import Experiment  # noqa: E402
-from rsilab.records import Assessment  # noqa: E402
+from rsilab.records import Assessment, Verdict  # noqa: E402
 
 TEMPLATE = resources.files("rsilab") / "templates" / "transformer"
 
@@ -130,3 +130,38 @@ def test_planted_collapse_of_noisy_self_labels_is_rejected_by_the_gates(tmp_path
     assert not verdict["passed"] and verdict["failed_gate"] in {"original-range", "targeted-length"}
     assert result.outcome == "rejected"
     assert exp.deployed()[0] == "v1" and exp.versions.deployed() == exp.commit_of("v1")
+
+
+# A planted runaway in the self's refining: pretraining is honest, every later training run spins.
+RUNAWAY_REFINE = '''
+_honest_train = train_command
+
+
+def train_command(request: dict, device: str) -> dict:
+    if request["init"] is not None:
+        while True:
+            pass
+    return _honest_train(request, device)
+
+
+'''
+
+
+@pytest.mark.slow
+def test_a_limit_hit_while_training_is_a_recorded_violation_of_the_candidate(tmp_path: Path):
+    recipe = tomllib.loads((TEMPLATE / "recipe.toml").read_text())
+    recipe["pretrain"]["steps"] = 30
+    main = (TEMPLATE / "main.py").read_text().replace('if __name__ == "__main__":', RUNAWAY_REFINE + 'if __name__ == "__main__":')
+    config = (CONFIG.format(filters='"exact"').replace("cpu_seconds = 900", "cpu_seconds = 20")
+              .replace("pretrain_examples = 20000", "pretrain_examples = 2000").replace("assess_per_length = 400", "assess_per_length = 20")
+              .replace("generate_n = 6000", "generate_n = 50").replace("replay_n = 3000", "replay_n = 100"))
+    exp = Experiment.init(tmp_path / "exp", "transformer", config_text=config,
+                          files={"recipe.toml": tomli_w.dumps(recipe).encode(), "main.py": main.encode()})
+    exp.run(1, report=lambda *_: None)
+    recorded = [e.payload for e in exp.events("sandbox.violation")]
+    assert [(p["command"], p["versions"]) for p in recorded] == [("train", ["v2"])], recorded
+    assert "cpu-limit" in recorded[0]["violations"]
+    event = next(e.payload for e in exp.events("verdict.recorded") if e.payload["version"] == "v2")
+    verdict = exp.artifacts.get_record(event["artifact"], Verdict)
+    assert "cpu-limit" in verdict.violations and not event["passed"]
+    assert exp.rows()["v2"].state == "rejected"

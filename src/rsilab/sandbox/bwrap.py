@@ -44,6 +44,7 @@ from rsilab.sandbox.cgroup import RunCgroup
 from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit, checked_command
 from rsilab.sandbox.interpreter import base_interpreter, clean_relative, harness_site_dirs, site_dirs
 from rsilab.sandbox.netns import NetworkNamespace
+from rsilab.sandbox.outputs import OutputQuota
 from rsilab.sandbox.uids import UidLease
 from rsilab.sandbox.syscalls import compiled_filter, seccomp_problem
 from rsilab.sandbox.witness import audit_violations, guard_policy
@@ -126,7 +127,11 @@ class BwrapSandbox:
         cgroup = RunCgroup.create(limits.processes) if self.as_root else None
         netns = NetworkNamespace.create() if self.as_root else None
         lease = UidLease.take(self.settings.uid, self.settings.uid_pool) if self.as_root else None
+        quota: OutputQuota | None = None
         try:
+            uid = lease.uid if lease is not None else os.getuid()
+            if self.as_root and any(p.endswith("/") for p in outputs):
+                quota = OutputQuota.mount(outdir / "outputs", self.settings.disk_mb, uid)
             audit_path = outdir / "audit"
             audit_fd = os.open(audit_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             fds.append(audit_fd)
@@ -136,8 +141,7 @@ class BwrapSandbox:
             ready_read, ready_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
             kept.append(ready_read)  # never handed in: the command must not drain it
             fds.append(ready_fd)
-            uid = lease.uid if lease is not None else os.getuid()
-            layout = _Layout(self, workdir, readonly, outputs, fds, uid=uid, own_netns=netns is None)
+            layout = _Layout(self, workdir, readonly, outputs, fds, uid=uid, own_netns=netns is None, quota=quota)
             args = layout.args(audit_fd, env or {})
             seccomp_fd = _memfd(self._seccomp)
             fds.append(seccomp_fd)
@@ -153,6 +157,9 @@ class BwrapSandbox:
             result = self._spawn([*enter, self.exe, "--args", str(args_fd), "--", *command], outdir, limits, fds, cgroup)
             if not result.timed_out and not _readable(ready_read):
                 raise SandboxError(f"bwrap could not set up the sandbox: {result.stderr.strip()[-2000:]}")
+            if quota is not None:
+                for index, rel in enumerate(layout.output_dirs):
+                    quota.copy_out(index, workdir / rel)
             observed = list(result.violations)
             if cgroup is not None and cgroup.limit_hits():
                 observed.append(f"process-limit: {cgroup.limit_hits()} fork(s) refused at {limits.processes} processes")
@@ -168,6 +175,8 @@ class BwrapSandbox:
                 cgroup.remove()
             if netns is not None:
                 netns.close()
+            if quota is not None:
+                quota.unmount()
             if lease is not None:
                 lease.release()  # only now: every process of the run is gone (pid namespace, cgroup)
             shutil.rmtree(outdir, ignore_errors=True)
@@ -216,8 +225,9 @@ class _Layout:
     """The bwrap arguments for one run: mounts, namespaces and environment."""
 
     def __init__(self, box: BwrapSandbox, workdir: Path, readonly: Sequence[str], outputs: Sequence[str], fds: list[int],
-                 *, uid: int, own_netns: bool = True) -> None:
+                 *, uid: int, own_netns: bool = True, quota: OutputQuota | None = None) -> None:
         self.box, self.workdir, self.fds, self.uid = box, workdir, fds, uid
+        self.quota = quota  # output directories staged inside the disk quota (sandbox/outputs.py), as root
         self.own_netns = own_netns  # False: bwrap already runs in a namespace the harness holds (sandbox/netns.py)
         self.readonly = tuple(clean_relative(p) for p in (*box.protected, *readonly))
         # A name ending in "/" is an output directory: the self may create, replace and rename files in it
@@ -303,11 +313,12 @@ class _Layout:
                 self._dirs(os.path.dirname(f"{SELF_DIR}/{rel}"), perms="0777")
                 perms = "0777" if os.stat(fd).st_mode & 0o111 else "0666"
                 self.out += ["--perms", perms, "--file", str(fd), f"{SELF_DIR}/{rel}"]
-        for rel in self.output_dirs:
+        for index, rel in enumerate(self.output_dirs):
             host = self.workdir / rel
-            host.mkdir(parents=True, exist_ok=True)
-            if self.box.as_root:
-                os.chown(host, self.uid, self.uid)
+            if self.quota is not None:
+                host = self.quota.staged(index, host, self.uid)  # copied back to workdir/rel after the run
+            else:
+                host.mkdir(parents=True, exist_ok=True)
             self._dirs(os.path.dirname(f"{SELF_DIR}/{rel}"), perms="0777")
             self.out += ["--bind", str(host), f"{SELF_DIR}/{rel}"]
         for rel in self.outputs:

@@ -40,7 +40,6 @@ class WeightsLoop:
         # The configured sandbox, with the harness's site-packages visible read-only: the self imports torch.
         self.sandbox = make_sandbox(box.model_copy(update={"site_packages": True}), llm_socket=None,
                                     protected=experiment.config.self_.protected)
-        self.violations: list[str] = []
 
     # ---- the loop ---------------------------------------------------------------------
 
@@ -185,7 +184,7 @@ class WeightsLoop:
         request = {"init": "parent.safetensors", "examples": [list(e) for e in kept], "replay": replay,
                    "seed": rnd["train_seed"], "output": OUTPUT_WEIGHTS}
         run = self._run(self._tree(parent), "train", request, weights_in={"parent.safetensors": rnd["weights"]},
-                        files_out=(OUTPUT_WEIGHTS,))
+                        files_out=(OUTPUT_WEIGHTS,), charge=(number, [candidate]))
         weights = run.files.get(OUTPUT_WEIGHTS) if not run.problem else None
         errors = () if weights else (f"training failed: {run.problem or 'no weights file written'}",)
         commit = None
@@ -215,7 +214,8 @@ class WeightsLoop:
             data = self.exp.artifacts.get_json(p["artifact"])
             return [tuple(e) for e in data["kept"]], data["stats"], p["artifact"]  # type: ignore[misc]
         request = {"weights": "parent.safetensors", "frontier": target, "n": cfg.generate_n, "seed": rnd["generate_seed"]}
-        run = self._run(self._tree(parent), "generate", request, weights_in={"parent.safetensors": rnd["weights"]})
+        run = self._run(self._tree(parent), "generate", request, weights_in={"parent.safetensors": rnd["weights"]},
+                        charge=(number, [candidate]))
         raw = run.output.get("examples") if isinstance(run.output, dict) and not run.problem else None
         examples = filters.well_formed(raw, cfg.generate_n)
         votes = self._votes(parent, [q for q, _ in examples]) if "vote" in cfg.filters else []
@@ -249,7 +249,6 @@ class WeightsLoop:
             report("verify", f"{version} {gate.name}: {'pass' if gate.passed else 'FAIL'} — {gate.summary}")
             return gate.passed
 
-        self.violations = []
         if passed(gates.weights_present(proposal, weights)) and weights is not None:
             lengths = range(1, max(cfg.original_digits, target) + cfg.lookahead + 1)
             parent_heldout, candidate_heldout = self._assess(
@@ -258,7 +257,7 @@ class WeightsLoop:
             if passed(gates.answers(candidate_heldout)):
                 if passed(gates.original_range(parent_heldout, candidate_heldout, cfg.original_digits, cfg.margin, cfg.threshold)):
                     passed(gates.targeted_length(parent_heldout, candidate_heldout, target, cfg.alpha))
-        verdict = Verdict(version=version, gates=tuple(results), violations=tuple(self.violations))
+        verdict = Verdict(version=version, gates=tuple(results), violations=self._violations_of(number, version))
         failed = verdict.failed_gate
         self.exp.ledger.append("verdict.recorded", {
             "round": number, "version": version, "passed": verdict.passed,
@@ -285,8 +284,7 @@ class WeightsLoop:
             report("assess", f"{', '.join(v for v, _ in missing)} answer {len(problems)} fresh {split} problems "
                    f"of {lengths[0]}–{lengths[-1]} digits in the sandbox")
             run = self._run(self._tree(missing[0][0]), "answer", {"weights": list(names), "questions": [t.question for t in problems]},
-                            weights_in=names)
-            self.violations += list(run.result.violations)
+                            weights_in=names, charge=(number, [v for v, _ in missing]))
             columns = run.output.get("answers") if isinstance(run.output, dict) and not run.problem else None
             problem = run.problem or (None if isinstance(columns, list) else "output is not {\"answers\": [[...], ...]}")
             for i, (version, _) in enumerate(missing):
@@ -328,10 +326,27 @@ class WeightsLoop:
         return round_seed(self.config.seed, *parts)
 
     def _run(self, tree: dict[str, bytes], command: str, request: dict[str, Any], *,
-             weights_in: dict[str, str], files_out: Sequence[str] = ()) -> TrainableRun:
+             weights_in: dict[str, str], files_out: Sequence[str] = (), charge: tuple[int, Sequence[str]] | None = None,
+             ) -> TrainableRun:
+        """One sandboxed run of the self; its limit hits go to the ledger, charged to (round, versions)."""
         request = {**request, "device": self.config.device}
-        return run_trainable(tree, command, request, store=self.exp.artifacts, weights_in=weights_in, files_out=files_out,
-                             sandbox=self.sandbox, limits=self.limits, scratch_root=self.exp.root / ".rsilab" / "scratch")
+        run = run_trainable(tree, command, request, store=self.exp.artifacts, weights_in=weights_in, files_out=files_out,
+                            sandbox=self.sandbox, limits=self.limits, scratch_root=self.exp.root / ".rsilab" / "scratch")
+        seen = run.result
+        if charge is not None and (seen.violations or seen.reported):
+            number, versions = charge
+            # Training and labelling count as much as answering: a CPU or wall hit there is the candidate's.
+            self.exp.ledger.append("sandbox.violation", {"round": number, "version": ",".join(versions),
+                                                         "versions": list(versions), "command": command,
+                                                         "violations": list(seen.violations),
+                                                         "self_reported": list(seen.reported)})
+        return run
+
+    def _violations_of(self, number: int, version: str) -> tuple[str, ...]:
+        """What the harness or kernel saw in any run charged to `version` this round (survives a resume)."""
+        found = [v for p in self._in_round(number, "sandbox.violation") if version in p.get("versions", ())
+                 for v in p["violations"]]
+        return tuple(dict.fromkeys(found))
 
     def _tree(self, version: str) -> dict[str, bytes]:
         return self.exp.versions.files(self.exp.commit_of(version))
