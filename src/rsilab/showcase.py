@@ -63,8 +63,10 @@ def _embedded(directory: Path, console: Console, _: int) -> None:
     # A policy decides, so the demo needs no person; everything else is the template as shipped.
     config_text = template.replace('autonomy = "human"', 'autonomy = "policy"')
     experiment = Experiment.init(directory / "agent-embedded", "agent", config_text=config_text)
-    console.rule("[bold]2. the same agent on the embedded model (Qwen2.5-Coder-1.5B, CPU): one real round")
-    console.print("the improver's call reads ~3,000 tokens and writes a few hundred: about three minutes on one core")
+    candidates = experiment.config.search.candidates_for(experiment.config.llm.provider)
+    console.rule(f"[bold]2. the same agent on the embedded model (Qwen2.5-Coder-1.5B, CPU): one real round, {candidates} sampled candidates")
+    console.print(f"each improver call reads ~3,000 tokens and writes a few hundred: about three minutes on one core, "
+                  f"so about {3 * candidates} minutes for {candidates} candidates (each with its own harness-drawn seed)")
     experiment.run(1, report=views.stage_printer(console))
     _summary(console, experiment, directory / "agent-embedded")
 
