@@ -43,7 +43,7 @@ def make_sandbox(config: SandboxConfig, *, llm_socket: Path | None, protected: S
         from rsilab.sandbox.landlock import LandlockSandbox
 
         return LandlockSandbox(protected=protected, uid=config.uid, uid_pool=config.uid_pool,
-                               site_packages=config.site_packages)
+                               site_packages=config.site_packages, llm_socket=llm_socket)
     from rsilab.sandbox.process import ProcessSandbox
 
     return ProcessSandbox()
