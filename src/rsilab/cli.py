@@ -28,6 +28,8 @@ sandbox_app = typer.Typer(help="The sandbox the self's code runs in.", no_args_i
 app.add_typer(sandbox_app, name="sandbox")
 llm_app = typer.Typer(help="The configured language model.", no_args_is_help=True)
 app.add_typer(llm_app, name="llm")
+round_app = typer.Typer(help="Rounds of the experiment.", no_args_is_help=True)
+app.add_typer(round_app, name="round")
 
 console = Console()
 DirOption = Annotated[Optional[Path], typer.Option("--dir", "-C", help="Experiment directory (default: found from here up).")]
@@ -248,6 +250,20 @@ def ui(
     except ModuleNotFoundError as exc:
         raise RsilabError(f"`rsilab ui` needs the web extra ({exc.name} is not installed): pip install 'rsilab[web]'") from exc
     serve(experiment, host, port, say=lambda line: print(line, flush=True))
+
+
+@round_app.command("abandon")
+def round_abandon(
+    number: int,
+    message: Annotated[str, typer.Option("--message", "-m", help="Why the round is abandoned (kept in the ledger).")],
+    directory: DirOption = None,
+    by: Annotated[Optional[str], typer.Option(help="Who abandons it (default: your user name).")] = None,
+) -> None:
+    """Close open round N without a deployment; `rsilab run` then starts the next round."""
+    experiment = _experiment(directory)
+    experiment.abandon_round(number, message, _person(by))
+    console.print(Text.assemble(f"round {number} closed: ", line(message), "; next: ", ("rsilab run", "cyan"),
+                                f" starts round {number + 1}"))
 
 
 @ledger_app.command("verify")

@@ -43,3 +43,15 @@ class TransientProviderError(ProviderError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after  # seconds the server asked us to wait, if it said
+
+
+class UntrustedInput(RsilabError):
+    """Bytes the self produced are unreadable or out of bounds; the message names what and why."""
+
+
+class ContainmentBreach(SandboxError):
+    """A sandboxed run changed what it must not (the deployed self, refs, the ledger): stop everything."""
+
+
+class RoundClosed(RsilabError):
+    """The round cannot go on (e.g. the parent or deployed self cannot be assessed); it ends with this reason."""

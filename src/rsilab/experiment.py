@@ -23,7 +23,7 @@ from rsilab.assess.metrics import summary
 from rsilab.assess.runner import assess
 from rsilab.assess.splits import draw_tasks
 from rsilab.config import CONFIG_FILE, AssessConfig, Config, load_config
-from rsilab.errors import BudgetExceeded, ConfigError, RsilabError, StoreError
+from rsilab.errors import BudgetExceeded, ConfigError, EditError, RsilabError, StoreError, UntrustedInput
 from rsilab.llm.base import Provider
 from rsilab.records import Assessment, Decision, Event, Usage
 from rsilab.round.code import CodeRound, start_round
@@ -132,6 +132,9 @@ class Experiment:
                     scope, why = runtime.meter.refused() or ("round", "budget spent")
                     results.append(self._budget_spent(current["round"], scope, why, runtime, report))
                     break
+                except (UntrustedInput, EditError) as exc:  # a last resort: the stages reject what the self wrote
+                    reason = f"a self-written input stopped the round: {exc}; the round is closed — run `rsilab run` to go on"
+                    result = self.close_round(current["round"], reason, by="policy:round-closed", report=report)
                 results.append(result)
                 if result.outcome == "awaiting-review":
                     break
@@ -146,6 +149,20 @@ class Experiment:
             decision = Decision(version=version, approved=approved, by=by, comment=comment)
             self.ledger.append("decision.recorded", {"round": pending[version]["round"], **decision.model_dump()})
         return self.run(rounds=0, report=report)[-1]  # finish the round: deploy or close it
+
+    def close_round(self, number: int, reason: str, by: str, report: Report = _quiet) -> RoundResult:
+        """Close open round `number` with `reason` (a person's `rsilab round abandon`, or the last resort of `run`)."""
+        if number != (self._open_round() or {}).get("round"):
+            raise RsilabError(f"round {number} is not open: `rsilab log` shows the rounds")
+        candidates = [e.payload["version"] for e in self.ledger.events("proposal.recorded") if e.payload["round"] == number]
+        self.ledger.append("round.completed", {"round": number, "candidate": candidates[-1] if candidates else None,
+                                               "candidates": candidates, "outcome": "closed", "reason": reason, "by": by})
+        report("round", f"round {number} closed: {reason}")
+        return RoundResult(number, candidates[-1] if candidates else None, "closed")
+
+    def abandon_round(self, number: int, reason: str, by: str) -> RoundResult:
+        with self._lock():
+            return self.close_round(number, reason, by)
 
     def pending_reviews(self) -> list[dict[str, Any]]:
         return self._pending_reviews()
@@ -256,7 +273,9 @@ class Experiment:
 
     def _pending_reviews(self) -> list[dict[str, Any]]:
         decided = {e.payload["version"] for e in self.ledger.events("decision.recorded")}
-        return [e.payload for e in self.ledger.events("review.requested") if e.payload["version"] not in decided]
+        closed = {e.payload["round"] for e in self.ledger.events("round.completed")}  # an abandoned round's too
+        return [e.payload for e in self.ledger.events("review.requested")
+                if e.payload["version"] not in decided and e.payload["round"] not in closed]
 
     def _reconcile_deployed(self, report: Report) -> None:
         """The ledger is the truth: make the `deployed` ref agree with it after a crash."""

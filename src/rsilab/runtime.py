@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rsilab.config import Config
-from rsilab.errors import BudgetExceeded, SandboxError
+from rsilab.errors import BudgetExceeded, ContainmentBreach
 from rsilab.llm.base import Provider
 from rsilab.llm.meter import MeteredProvider
 from rsilab.records import Usage
@@ -128,7 +128,7 @@ class Runtime:
         result = run()
         moved = changed(before, state_manifest(self.root))
         if moved:
-            raise SandboxError(f"a sandboxed run changed what it must not: {', '.join(moved[:5])} — "
+            raise ContainmentBreach(f"a sandboxed run changed what it must not: {', '.join(moved[:5])} — "
                                "stop and inspect the experiment; `rsilab ledger verify` checks the ledger")
         return result
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from rsilab.experiment import Experiment
 from rsilab.config import SandboxConfig
 from rsilab.sandbox.factory import make_sandbox
@@ -50,3 +52,30 @@ def test_transformer_template_inits_with_editable_model_recipe_and_data_strategy
     files = exp.versions.files(exp.commit_of("v1"))
     assert {"main.py", "model.py", "train.py", "data.py", "recipe.toml"} <= set(files)
     assert exp.deployed()[0] == "v1" and exp.rows()["v1"].weights is None  # weights come with the first run
+
+
+# Outputs a reader could hang on or be led out by: a FIFO, a link to a harness directory on the way, NaN stats.
+SELF_WEDGE = b'''
+import json, os, sys
+request = json.load(open(sys.argv[2]))
+os.makedirs("out/via", exist_ok=True)
+os.rmdir("out/via")  # under bwrap a bind mount (EBUSY): this attack needs the process backend
+os.mkfifo("out/fifo.safetensors")
+os.symlink(request["secret_dir"], "out/via")  # out/via/w.safetensors would be a harness file
+open(sys.argv[3], "w").write('{"stats": {"loss": NaN}}')
+'''
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # the process backend warns that it does not isolate
+def test_weights_outputs_that_are_fifos_or_behind_a_link_are_refused_without_hanging(tmp_path: Path):
+    store = ArtifactStore(tmp_path / "artifacts")
+    secret_dir = tmp_path / "harness"
+    secret_dir.mkdir()
+    (secret_dir / "w.safetensors").write_bytes(b"never leaves")
+    run = run_trainable({"main.py": SELF_WEDGE}, "train", {"secret_dir": str(secret_dir)}, store=store,
+                        weights_in={}, files_out=("out/fifo.safetensors", "out/via/w.safetensors"),
+                        sandbox=make_sandbox(SandboxConfig(backend="process"), llm_socket=None, protected=()),
+                        limits=Limits(cpu_seconds=20, wall_seconds=20), scratch_root=tmp_path / "scratch")
+    assert run.result.returncode == 0, run.result.stderr
+    assert run.files == {}
+    assert run.output is None and "NaN is not JSON" in (run.problem or "")

@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rsilab.assess.scoring import score
+from rsilab.errors import ContainmentBreach, SandboxError, UntrustedInput
 from rsilab.records import Assessment, CallCost, Task, TaskOutcome, Usage, VersionId
-from rsilab.sandbox.selfrun import SelfRun
+from rsilab.sandbox.selfrun import OUTPUT_FILE, SelfRun
+from rsilab.untrusted import read_json
 
 # Runs the self's `solve` on a JSON payload; the experiment binds sandbox, broker and tree.
 SolveRunner = Callable[[bytes], SelfRun]
@@ -22,7 +24,12 @@ SolveRunner = Callable[[bytes], SelfRun]
 def assess(version: VersionId, tasks: Sequence[Task], split: str, seed: int, run_solve: SolveRunner) -> Assessment:
     public_ids = [f"t{i}" for i in range(len(tasks))]
     payload = json.dumps({"tasks": [{**t.public(), "id": pid} for t, pid in zip(tasks, public_ids)]}).encode()
-    run = run_solve(payload)
+    try:
+        run = run_solve(payload)
+    except ContainmentBreach:
+        raise  # not the candidate's failure alone: everything stops
+    except (SandboxError, UntrustedInput) as exc:  # the self's run failed: it answered nothing
+        return _unanswered(version, tasks, split, seed, f"the sandboxed solve run failed: {exc}")
     answers, parse_problem = _parse_answers(run.output)
     per_task = _usage_by_task(run.broker_calls)
     per_call = _calls_by_task(run.broker_calls)
@@ -59,17 +66,34 @@ def assess(version: VersionId, tasks: Sequence[Task], split: str, seed: int, run
     )
 
 
+def unassessable(assessment: Assessment) -> str | None:
+    """Why `assessment` says nothing about the version (its run failed and no task got an answer), or None."""
+    if assessment.run_error and all(o.answer is None for o in assessment.outcomes):
+        return f"{assessment.version} could not be assessed on {assessment.split}: {assessment.run_error}"
+    return None
+
+
+def _unanswered(version: VersionId, tasks: Sequence[Task], split: str, seed: int, why: str) -> Assessment:
+    outcomes = tuple(TaskOutcome(task_id=t.id, family=t.family, difficulty=t.difficulty, question=t.question,
+                                 expected=t.answer, answer=None, correct=score(None, t), error="no answer")
+                     for t in tasks)
+    return Assessment(version=version, split=split, seed=seed, outcomes=outcomes, usage=Usage(),
+                      wall_seconds=0.0, cpu_seconds=0.0, run_error=why)
+
+
 def _parse_answers(output: bytes | None) -> tuple[dict[str, dict[str, Any]], str | None]:
     """The self's output is untrusted: accept only the documented shape."""
     if output is None:
         return {}, None
     try:
-        data = json.loads(output)
-        items = data["answers"]
-    except (ValueError, KeyError, TypeError):
+        data = read_json(output, what=f"answers ({OUTPUT_FILE})")
+    except UntrustedInput as exc:
+        return {}, str(exc)
+    items = data.get("answers") if isinstance(data, dict) else None
+    if not isinstance(items, list):
         return {}, "output is not JSON of the form {\"answers\": [...]}"
     answers: dict[str, dict[str, Any]] = {}
-    for item in items if isinstance(items, list) else []:
+    for item in items:
         if isinstance(item, dict) and isinstance(item.get("id"), str):
             answers.setdefault(item["id"], item)
     return answers, None
@@ -96,10 +120,21 @@ def _calls_by_task(calls: Sequence[dict[str, object]]) -> dict[str, tuple[CallCo
     return {task: tuple(costs) for task, costs in found.items()}
 
 
+MAX_STEP_CHARS = 2000
+
+
 def _bounded_trace(trace: object) -> list[Any]:
+    """At most 50 steps; a string step cut to MAX_STEP_CHARS, a dict step kept only while its JSON is that short."""
     if not isinstance(trace, list):
         return []
-    return [str(step)[:2000] if not isinstance(step, (dict, str)) else step for step in trace[:50]]
+    return [_bounded_step(step) for step in trace[:50]]
+
+
+def _bounded_step(step: object) -> Any:
+    if isinstance(step, dict):
+        text = json.dumps(step)
+        return step if len(text) <= MAX_STEP_CHARS else text[:MAX_STEP_CHARS]
+    return (step if isinstance(step, str) else str(step))[:MAX_STEP_CHARS]
 
 
 def _int_or_none(value: object) -> int | None:

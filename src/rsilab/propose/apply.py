@@ -11,6 +11,8 @@ from rsilab.errors import EditError
 from rsilab.propose.paths import normalize_path
 from rsilab.records import Edit
 
+MAX_TREE_FILES = 1000  # files in the tree after the edits: a bound git, the export and every reader can bear
+
 
 def _positions(haystack: str, needle: str) -> list[int]:
     """Start of every occurrence of `needle`, overlapping ones included."""
@@ -61,8 +63,10 @@ def apply_edits(files: Mapping[str, str], edits: Sequence[Edit]) -> dict[str, st
 
     Strict and all-or-nothing: each edit's path is normalized; a non-empty search must
     occur exactly once in the file as it is after the edits before it; an empty search
-    creates a file that must not exist yet. The first failure raises EditError naming
-    the block (1-based position in `edits`) and path; `files` is never modified.
+    creates a file that must not exist yet, where no file is one of its directories and
+    which is not itself a directory of files, in a tree of at most MAX_TREE_FILES files.
+    The first failure raises EditError naming the block (1-based position in `edits`) and
+    path; `files` is never modified.
     """
     work = dict(files)
     aliases: dict[str, str] = {}
@@ -71,6 +75,7 @@ def apply_edits(files: Mapping[str, str], edits: Sequence[Edit]) -> dict[str, st
             aliases.setdefault(normalize_path(key), key)
         except EditError:
             pass
+    directories = {d for path in aliases for d in _ancestors(path)}
 
     for n, edit in enumerate(edits, 1):
         try:
@@ -86,8 +91,10 @@ def apply_edits(files: Mapping[str, str], edits: Sequence[Edit]) -> dict[str, st
                     f"block {n} ({path}): cannot create {path}: it already exists; "
                     "to change it, put the exact lines to replace in the SEARCH section"
                 )
+            _check_creatable(n, path, aliases, directories, len(work))
             work[path] = replace
             aliases[path] = path
+            directories.update(_ancestors(path))
             continue
 
         if key not in work:
@@ -125,3 +132,20 @@ def apply_edits(files: Mapping[str, str], edits: Sequence[Edit]) -> dict[str, st
         pos = found[0]
         work[key] = content[:pos] + replace + content[pos + len(search) :]
     return work
+
+
+def _ancestors(path: str) -> list[str]:
+    """`a/b/c.py` → [`a`, `a/b`]: the directories a file needs."""
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _check_creatable(n: int, path: str, files: Mapping[str, str], directories: set[str], count: int) -> None:
+    """A new file must fit the tree: git and the export cannot hold a file and a directory of one name."""
+    if path in directories:
+        raise EditError(f"block {n} ({path}): cannot create {path}: it is a directory of other files")
+    clash = next((d for d in _ancestors(path) if d in files), None)
+    if clash is not None:
+        raise EditError(f"block {n} ({path}): cannot create {path}: {clash} is a file, not a directory")
+    if count >= MAX_TREE_FILES:
+        raise EditError(f"block {n} ({path}): cannot create {path}: the tree would hold more than {MAX_TREE_FILES} files")

@@ -166,6 +166,8 @@ class _Parser:
     # -- helpers
 
     def _where(self, kind: str, n: int, path: str | None, lineno: int) -> str:
+        if path and len(path) > 80:  # a self-written path may be megabytes long: the message stays short
+            path = f"{path[:60]}... ({len(path)} characters)"
         return f"{kind} {n} ({path}, line {lineno})" if path else f"{kind} {n} (line {lineno})"
 
     def _add(self, where: str, path: str, search: str, replace: str) -> None:

@@ -10,11 +10,16 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rsilab.errors import EditError
+from rsilab.errors import ContainmentBreach, EditError, SandboxError, UntrustedInput
 from rsilab.propose.apply import apply_edits
 from rsilab.propose.edits import parse_edits
-from rsilab.records import Proposal, VersionId
-from rsilab.sandbox.selfrun import SelfRun
+from rsilab.records import Proposal, Usage, VersionId
+from rsilab.sandbox.selfrun import OUTPUT_FILE, SelfRun
+from rsilab.untrusted import read_json
+
+# The edit text's cap: parsing and exact matching stay cheap, far above any real proposal (see max_edit_bytes).
+MAX_EDITS_CHARS = 1024 * 1024
+MAX_RATIONALE_CHARS = 2000
 
 ImproveRunner = Callable[[bytes], SelfRun]
 
@@ -39,7 +44,13 @@ def propose(
     if candidate_info is not None:
         request["candidate"] = dict(candidate_info)
     payload = json.dumps(request).encode()
-    run = run_improve(payload)
+    try:
+        run = run_improve(payload)
+    except ContainmentBreach:
+        raise
+    except (SandboxError, UntrustedInput) as exc:  # the improver's run failed: a proposal that says so
+        return Proposal(version=candidate, parent=parent, round=round, rationale="", edits=(), raw="",
+                        errors=(f"the sandboxed improve run failed: {exc}",), usage=Usage()), None
     raw, rationale, problem = _read_output(run)
     parsed = parse_edits(raw) if problem is None else None
     errors = [problem] if problem else list(parsed.errors if parsed else ())
@@ -65,14 +76,18 @@ def propose(
 def _read_output(run: SelfRun) -> tuple[str, str, str | None]:
     if run.problem:
         return run.result.stderr[-4000:], "", f"improve {run.problem}"
+    shown = (run.output or b"")[:4000].decode("utf-8", "replace")
     try:
-        data = json.loads(run.output or b"")
-        raw, rationale = data["edits"], data.get("rationale", "")
-        if not isinstance(raw, str) or not isinstance(rationale, str):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
-        return (run.output or b"").decode("utf-8", "replace")[:4000], "", 'improve output is not {"edits": str, "rationale": str}'
-    return raw, rationale[:2000], None
+        data = read_json(run.output or b"", what=f"improver output ({OUTPUT_FILE})")
+    except UntrustedInput as exc:
+        return shown, "", str(exc)
+    raw = data.get("edits") if isinstance(data, dict) else None
+    rationale = data.get("rationale", "") if isinstance(data, dict) else None
+    if not isinstance(raw, str) or not isinstance(rationale, str):
+        return shown, "", 'improve output is not {"edits": str, "rationale": str}'
+    if len(raw) > MAX_EDITS_CHARS:
+        return raw[:4000], rationale[:MAX_RATIONALE_CHARS], f"improver output: edits of {len(raw)} characters, over the limit of {MAX_EDITS_CHARS}"
+    return raw, rationale[:MAX_RATIONALE_CHARS], None
 
 
 def _apply(parent_tree: Mapping[str, bytes], edits: Any) -> tuple[dict[str, bytes] | None, str | None]:

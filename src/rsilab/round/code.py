@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rsilab.assess.runner import assess
+from rsilab.assess.runner import assess, unassessable
 from rsilab.assess.splits import draw_tasks
 from rsilab.assess.weakness import weakness_report
 from rsilab.propose.stage import propose
+from rsilab.errors import RoundClosed
 from rsilab.records import Assessment, Decision, Proposal, Task
 from rsilab.review.policy import decide
 from rsilab.round.judging import Candidate, Judge, run_seed
@@ -63,11 +64,16 @@ class CodeRound:
         # 1. assess the parent on the dev split: its failures are what the proposer may see.
         dev_tasks = draw_tasks(cfg.assess, "dev", cfg.assess.dev_n, self.rnd["dev_seed"])
         dev = self._dev(dev_tasks)
+        if why := unassessable(dev):  # nothing to show the improver, nothing to compare with
+            return self.close(f"{why}; the round is closed — `rsilab run` goes on with the next one", [])
         # 2. propose: the parent's own improver, in the sandbox, once per harness-drawn seed.
         candidates = self._proposals(dev)
         # 3. verify: every candidate through the gates, side by side; at most one passes.
-        verdicts = Judge(self.state, self.runtime, self.records, self.rnd, self.report,
-                         self.parent_tree, self.deployed_tree).judge(candidates)
+        try:
+            verdicts = Judge(self.state, self.runtime, self.records, self.rnd, self.report,
+                             self.parent_tree, self.deployed_tree).judge(candidates)
+        except RoundClosed as closed:
+            return self.close(str(closed), candidates)
         winner = next((c for c in candidates if verdicts[c.version].passed), None)
         # 4. review: failed gates reject; the winner, if any, goes to the policy or a person.
         recorded = {p["version"]: p for p in self.records.in_round("decision.recorded")}
@@ -104,11 +110,22 @@ class CodeRound:
         self.state.ledger.append("decision.recorded", {"round": self.number, **decision.model_dump()})
         self.report("review", f"{decision.version} {'approved' if decision.approved else 'rejected'} by {decision.by}: {decision.comment}")
 
-    def _complete(self, shown: str, outcome: str, candidates: list[Candidate]) -> RoundResult:
+    def _complete(self, shown: str | None, outcome: str, candidates: list[Candidate], reason: str | None = None
+                  ) -> RoundResult:
+        extra = {"reason": reason} if reason else {}
         self.state.ledger.append("round.completed", {
             "round": self.number, "candidate": shown, "candidates": [c.version for c in candidates],
-            "outcome": outcome, "usage": self.runtime.meter.usage("round").model_dump()})
+            "outcome": outcome, "usage": self.runtime.meter.usage("round").model_dump(), **extra})
         return RoundResult(self.number, shown, outcome)
+
+    def close(self, reason: str, candidates: list[Candidate]) -> RoundResult:
+        """End the round without a deployment; every open candidate is rejected with `reason`."""
+        recorded = {p["version"] for p in self.records.in_round("decision.recorded")}
+        for c in candidates:
+            if c.version not in recorded:
+                self._decided(Decision(version=c.version, approved=False, by="policy:round-closed", comment=reason))
+        self.report("round", f"round {self.number} closed: {reason}")
+        return self._complete(candidates[-1].version if candidates else None, "closed", candidates, reason)
 
     # ---- assess and propose ---------------------------------------------------------------
 
@@ -161,7 +178,7 @@ class CodeRound:
         proposal = proposal.model_copy(update={"version": candidate})
         commit = None
         if tree is not None:
-            message = f"{candidate}: {proposal.rationale or 'proposed by ' + self.parent}"[:2000]
+            message = f"{candidate}: {proposal.rationale or 'proposed by ' + self.parent}"[:2000].replace("\x00", "")
             commit = self.state.versions.commit(tree, parent=self.rnd["commit"], message=message)
             self.state.versions.tag(candidate, commit)
         digest = self.state.artifacts.put_record(proposal)

@@ -15,9 +15,10 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rsilab.assess.runner import assess, merge
+from rsilab.assess.runner import assess, merge, unassessable
 from rsilab.assess.splits import draw_tasks
 from rsilab.config import BenchmarkGateConfig
+from rsilab.errors import RoundClosed
 from rsilab.records import Assessment, GateResult, Proposal, Task, Verdict
 from rsilab.round.records import RoundRecords, dev_questions
 from rsilab.rounds import Report
@@ -216,6 +217,8 @@ class Judge:
             running = [c for c in live if c.version not in futile]
             runs = [(self.deployed, self.deployed_tree)] + [(c.version, c.tree or {}) for c in running]
             found = self._assessments(split, stage, seed, chunk, runs)
+            if why := unassessable(found[self.deployed]):  # no benchmark without the deployed version's answers
+                raise RoundClosed(f"{why}; the round is closed without a deployment — `rsilab run` goes on with the next one")
             deployed_parts.append(found[self.deployed])
             for c in running:
                 parts[c.version].append(found[c.version])

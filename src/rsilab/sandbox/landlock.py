@@ -31,8 +31,9 @@ import time
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
-from rsilab.errors import SandboxError
+from rsilab.errors import SandboxError, UntrustedInput
 from rsilab.sandbox.bwrap import SYSTEM_DIRS
 from rsilab.sandbox.cgroup import RunCgroup
 from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit, checked_command
@@ -40,6 +41,9 @@ from rsilab.sandbox.interpreter import base_interpreter, clean_relative, harness
 from rsilab.sandbox.syscalls import seccomp_problem, self_filter
 from rsilab.sandbox.uids import UidLease
 from rsilab.sandbox.witness import audit_violations, guard_policy
+from rsilab.untrusted import open_regular
+
+MAX_COPY_BACK_BYTES = 8 * 1024 * 1024 * 1024  # an output file, weights included; the readers cap it further
 
 EXTRA = "landlock"
 
@@ -229,13 +233,25 @@ class _Lockdown:
 
 def _copy_back(source: Path, target: Path) -> None:
     """Return an output file to the harness without following a link the self may have planted."""
-    try:
-        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        target.unlink(missing_ok=True)
+    try:  # never blocking either: a FIFO planted as an output must not hang the harness
+        fd = open_regular(source, what=source.name)
+    except UntrustedInput:
+        if not target.is_dir():  # a declared output directory is not copied back here
+            target.unlink(missing_ok=True)
         return
     with os.fdopen(fd, "rb") as handle, open(target, "wb") as out:
-        shutil.copyfileobj(handle, out)
+        copied = _copy_capped(handle, out, MAX_COPY_BACK_BYTES)
+    if copied > MAX_COPY_BACK_BYTES:
+        target.unlink(missing_ok=True)
+
+
+def _copy_capped(source: BinaryIO, target: BinaryIO, cap: int) -> int:
+    """Copy at most cap + 1 bytes; the count says whether the source was longer than `cap`."""
+    copied = 0
+    while copied <= cap and (chunk := source.read(min(1 << 20, cap + 1 - copied))):
+        target.write(chunk)
+        copied += len(chunk)
+    return copied
 
 
 def _reachable_interpreter() -> Path:

@@ -12,12 +12,14 @@ the bytes added since the last look are read, at most READ_CAP per look.
 from __future__ import annotations
 
 import os
-import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from rsilab.errors import UntrustedInput
+from rsilab.untrusted import open_regular
 
 PROGRESS_FILE = "rsilab_progress.txt"
 READ_CAP = 64 * 1024
@@ -57,12 +59,10 @@ class ProgressWatcher:
 
     def _read_new_bytes(self) -> bytes:
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
-            return b""  # not written yet, or a link
+            fd = open_regular(self.path, what=PROGRESS_FILE)
+        except UntrustedInput:
+            return b""  # not written yet, a link, a FIFO or a device: no progress to show
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return b""
             os.lseek(fd, self._offset, os.SEEK_SET)
             data = os.read(fd, READ_CAP)
             self._offset += len(data)

@@ -7,18 +7,18 @@ self may see, and the output file is read back by the harness as untrusted bytes
 
 from __future__ import annotations
 
-import os
 import shutil
-import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from rsilab.errors import UntrustedInput
 from rsilab.records import Usage
 from rsilab.sandbox.broker import Broker
 from rsilab.sandbox.process import Limits, RunResult, Sandbox
 from rsilab.sandbox.progress import PROGRESS_FILE, Progress, ProgressWatcher
+from rsilab.untrusted import read_regular_file
 
 INPUT_FILE = "rsilab_input.json"
 OUTPUT_FILE = "rsilab_output.json"
@@ -31,11 +31,12 @@ class SelfRun:
     output: bytes | None  # None when the self wrote no (readable) output file
     usage: Usage  # trusted: counted by the broker
     broker_calls: tuple[dict[str, object], ...]
+    unreadable: str | None = None  # why `output` is None: missing, a FIFO or link, over the cap
 
     @property
     def problem(self) -> str | None:
         """Why this run cannot be trusted to have produced an answer, or None."""
-        return run_problem(self.result, self.output is not None)
+        return run_problem(self.result, self.output is not None, self.unreadable)
 
 
 def scratch_copy(tree: Mapping[str, bytes], scratch_root: Path, prefix: str) -> Path:
@@ -49,7 +50,7 @@ def scratch_copy(tree: Mapping[str, bytes], scratch_root: Path, prefix: str) -> 
     return workdir
 
 
-def run_problem(result: RunResult, wrote_output: bool) -> str | None:
+def run_problem(result: RunResult, wrote_output: bool, unreadable: str | None = None) -> str | None:
     """Why a run of the self cannot be trusted to have produced its output, or None."""
     if result.timed_out:
         return f"timed out after {result.wall_seconds:.0f} s"
@@ -57,7 +58,7 @@ def run_problem(result: RunResult, wrote_output: bool) -> str | None:
         tail = result.stderr.strip().splitlines()[-3:]
         return f"exited with code {result.returncode}: " + " | ".join(tail)
     if not wrote_output:
-        return f"wrote no readable {OUTPUT_FILE}"
+        return f"wrote no readable {OUTPUT_FILE}" + (f" ({unreadable})" if unreadable else "")
     return None
 
 
@@ -87,36 +88,24 @@ def run_self(
         else:  # the self's own count of finished tasks, for a progress bar only (see sandbox/progress.py)
             with ProgressWatcher(workdir / PROGRESS_FILE, on_progress):
                 result = sandbox.run(argv, workdir, limits=limits, env=env, **options)
+        output, unreadable = read_untrusted(workdir / OUTPUT_FILE)
         return SelfRun(
             result=result,
-            output=read_untrusted(workdir / OUTPUT_FILE),
+            output=output,
             usage=broker.usage,
             broker_calls=tuple(_call_dict(c) for c in broker.calls),
+            unreadable=unreadable,
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def open_regular(path: Path) -> int | None:
-    """A descriptor for a regular file the self wrote, never following a link it planted."""
+def read_untrusted(path: Path, cap: int = MAX_OUTPUT_BYTES) -> tuple[bytes | None, str | None]:
+    """The self's output file and None, or None and why not (missing, not a regular file, over `cap`)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return None
-    return fd
-
-
-def read_untrusted(path: Path, cap: int = MAX_OUTPUT_BYTES) -> bytes | None:
-    """The self's output file, or None when missing, not a regular file, or over `cap` bytes."""
-    fd = open_regular(path)
-    if fd is None:
-        return None
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(cap + 1)
-    return data if len(data) <= cap else None
+        return read_regular_file(Path(path.name), cap, what=path.name, root=path.parent), None
+    except UntrustedInput as exc:
+        return None, str(exc).removeprefix(f"{path.name}: ")
 
 
 def _call_dict(call: object) -> dict[str, object]:

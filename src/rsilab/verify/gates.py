@@ -104,6 +104,9 @@ def capabilities(tree: Tree) -> set[str]:
             module = ast.parse(data.decode("utf-8", errors="replace"))
         except SyntaxError:
             continue  # the contract gate reports code that does not parse
+        except (RecursionError, MemoryError):  # nested past the parser's stack: what it does cannot be seen
+            found.add(f"unanalysable {path[:200]} (nested too deeply to parse)")
+            continue
         for node in ast.walk(module):
             if isinstance(node, ast.Import):
                 found |= {f"import {a.name}" for a in node.names if a.name.split(".")[0] in RISKY_MODULES}
@@ -117,11 +120,14 @@ def capabilities(tree: Tree) -> set[str]:
 
 
 def _dotted(node: ast.expr) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    return ""
+    """`a.b.c` for a call's target; iterative, as a self-written attribute chain may be long."""
+    attrs: list[str] = []
+    while isinstance(node, ast.Attribute):
+        attrs.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return ""
+    return ".".join([node.id, *reversed(attrs)])
 
 
 def contract(smoke: Assessment) -> GateResult:

@@ -87,7 +87,7 @@ class WeightsLoop:
             raise RsilabError(f"the self could not pretrain its weights: {run.problem or 'it wrote no weights file'}; "
                               "see its train command in self/main.py")
         weights = run.files[OUTPUT_WEIGHTS]
-        stats = run.output.get("stats") if isinstance(run.output, dict) else None
+        stats = _self_stats(run.output)
         self.exp.ledger.append("weights.pretrained", {"version": version, "weights": weights, "seed": seed,
                                                       "stats": stats, "wall_seconds": round(run.result.wall_seconds, 2)})
         report("deploy", f"{version} has weights {weights[:12]} ({run.result.wall_seconds:.0f} s of training)")
@@ -194,7 +194,7 @@ class WeightsLoop:
             self.exp.versions.tag(candidate, commit)
         rationale = (f"refine {parent} on {len(kept)} of {stats['generated']} self-labelled problems at "
                      f"{target}+ digits (filters: {', '.join(cfg.filters) or 'none'}) mixed with {len(replay)} original-range problems")
-        train_stats = run.output.get("stats") if isinstance(run.output, dict) else None
+        train_stats = _self_stats(run.output)
         proposal = Proposal(version=candidate, parent=parent, round=number, rationale=rationale, edits=(),
                             raw=json.dumps({"train": train_stats, "data": stats})[:100_000], errors=errors)
         self.exp.ledger.append("proposal.recorded", {
@@ -378,3 +378,14 @@ def _pct(value: float | None) -> str:
 
 def _by_length_text(result: Assessment) -> str:
     return " ".join(f"{length}:{acc:.0%}" for length, acc in frontier.by_length(result).items())
+
+
+MAX_STATS_CHARS = 10_000
+
+
+def _self_stats(output: object) -> object:
+    """The self's own training figures for the ledger: informative only, so kept only while small."""
+    stats = output.get("stats") if isinstance(output, dict) else None
+    if stats is None or len(json.dumps(stats)) <= MAX_STATS_CHARS:
+        return stats
+    return f"(the self's stats were over {MAX_STATS_CHARS} characters of JSON and are not kept)"

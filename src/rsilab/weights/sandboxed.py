@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rsilab.errors import UntrustedInput
 from rsilab.sandbox.process import Limits, RunResult, Sandbox
-from rsilab.sandbox.selfrun import INPUT_FILE, OUTPUT_FILE, open_regular, read_untrusted, run_problem, scratch_copy
+from rsilab.sandbox.selfrun import INPUT_FILE, OUTPUT_FILE, read_untrusted, run_problem, scratch_copy
 from rsilab.store.artifacts import ArtifactStore
+from rsilab.untrusted import open_regular, read_json
 
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 MAX_WEIGHTS_BYTES = 8 * 1024 * 1024 * 1024
@@ -33,11 +35,12 @@ class TrainableRun:
     result: RunResult
     output: Any  # the self's JSON reply (untrusted), None when missing or not JSON
     files: dict[str, str]  # name → artifact digest of each requested output file it wrote
+    unreadable: str | None = None  # why `output` is None
 
     @property
     def problem(self) -> str | None:
         """Why this run cannot be trusted to have produced its output, or None."""
-        return run_problem(self.result, self.output is not None)
+        return run_problem(self.result, self.output is not None, self.unreadable)
 
 
 def run_trainable(
@@ -63,13 +66,14 @@ def run_trainable(
         argv = [*sandbox.python, "main.py", command, INPUT_FILE, OUTPUT_FILE]
         result = sandbox.run(argv, workdir, limits=limits, env=dict(env or {}),
                              readonly=(INPUT_FILE, *weights_in), outputs=(OUTPUT_FILE, *_output_dirs(files_out)))
-        raw = read_untrusted(workdir / OUTPUT_FILE, MAX_OUTPUT_BYTES)
+        raw, unreadable = read_untrusted(workdir / OUTPUT_FILE, MAX_OUTPUT_BYTES)
+        output, unreadable = _json_or_none(raw, unreadable)
         files = {}
         for name in files_out:
-            digest = _store_untrusted(workdir / name, store)
+            digest = _store_untrusted(workdir, name, store)
             if digest is not None:
                 files[name] = digest
-        return TrainableRun(result=result, output=_json_or_none(raw), files=files)
+        return TrainableRun(result=result, output=output, files=files, unreadable=unreadable)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -79,23 +83,34 @@ def _output_dirs(files_out: Sequence[str]) -> list[str]:
     return sorted({f"{posixpath.dirname(name)}/" if "/" in name else name for name in files_out})
 
 
-def _json_or_none(raw: bytes | None) -> Any:
+def _json_or_none(raw: bytes | None, unreadable: str | None) -> tuple[Any, str | None]:
     if raw is None:
+        return None, unreadable
+    try:
+        return read_json(raw, what=OUTPUT_FILE, max_bytes=MAX_OUTPUT_BYTES), None
+    except UntrustedInput as exc:
+        return None, str(exc).removeprefix(f"{OUTPUT_FILE}: ")
+
+
+def _store_untrusted(workdir: Path, name: str, store: ArtifactStore) -> str | None:
+    """Copy an output file out of the scratch dir (streamed, capped, no link followed on the way) and store it."""
+    try:
+        fd = open_regular(Path(name), what=name, root=workdir)
+    except UntrustedInput:
         return None
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        if os.fstat(fd).st_size > MAX_WEIGHTS_BYTES:
+            return None
+        with tempfile.NamedTemporaryFile(prefix="rsilab-weights-") as copy:
+            left = MAX_WEIGHTS_BYTES + 1  # the self is gone, but read no more than the cap whatever fstat said
+            while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+                copy.write(chunk)
+                left -= len(chunk)
+            if left <= 0:
+                return None
+            copy.flush()
+            return store.put_file(Path(copy.name))
+    except OSError:
         return None
-
-
-def _store_untrusted(path: Path, store: ArtifactStore) -> str | None:
-    """Copy an output file out of the scratch dir (streamed, capped) and store it by hash."""
-    fd = open_regular(path)
-    if fd is None or os.fstat(fd).st_size > MAX_WEIGHTS_BYTES:
-        if fd is not None:
-            os.close(fd)
-        return None
-    with os.fdopen(fd, "rb") as source, tempfile.NamedTemporaryFile(prefix="rsilab-weights-") as copy:
-        shutil.copyfileobj(source, copy, 1 << 20)
-        copy.flush()
-        return store.put_file(Path(copy.name))
+    finally:
+        os.close(fd)
