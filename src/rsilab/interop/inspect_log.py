@@ -61,6 +61,7 @@ def eval_log(state: ExperimentState, event: Event, assessment: Assessment, event
     from inspect_ai.log import (EvalConfig, EvalDataset, EvalError, EvalLog, EvalMetric, EvalPlan, EvalPlanStep,
                                 EvalResults, EvalScore, EvalSpec, EvalStats)
     from inspect_ai.model import ModelUsage
+    from inspect_ai.viewer import ViewerConfig
 
     p = event.payload
     model = f"rsilab/{assessment.version}"
@@ -95,6 +96,8 @@ def eval_log(state: ExperimentState, event: Event, assessment: Assessment, event
             dataset=EvalDataset(name=f"{suite} ({assessment.split}, seed {assessment.seed})",
                                 samples=assessment.n, sample_ids=ids),
             model=model, config=EvalConfig(), metadata=metadata, tags=["rsilab", assessment.split],
+            # The answers and traces are the self's: the viewer shows them as plain text, never markup.
+            viewer=ViewerConfig(trust_content=False),
         ),
         plan=EvalPlan(name="rsilab", steps=[EvalPlanStep(solver="rsilab/solve (the self, sandboxed)")]),
         results=EvalResults(
