@@ -359,4 +359,8 @@ def _inspect_spec(suite: str, base: Path) -> str:
     source, at, task = suite.removeprefix("inspect:").partition("@")
     if source.endswith(".py") and not Path(source).is_absolute():
         source = str(base / source)
+    # The task file runs in the harness and holds the targets: never where the self can write it.
+    if source.endswith(".py") and Path(source).resolve().is_relative_to((base / "self").resolve()):
+        raise ConfigError(f"assess.suite = {suite!r}: the task file is inside self/, which the self can edit; "
+                          "keep it beside rsilab.toml")
     return f"inspect:{source}{at}{task}"
