@@ -7,12 +7,21 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import pytest
 from interop_lab import free_port
 
 from rsilab.experiment import Experiment
 from rsilab.records import Assessment
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
 
 
 def export(exp: Experiment, out: Path, *args: str) -> list[Path]:
@@ -72,11 +81,11 @@ def test_the_benchmark_gates_paired_test_travels_in_the_held_out_logs(inspect_ro
     assert splits["canary"].eval.metadata["rsilab"]["paired"][0]["regressed"] is False
 
 
-def test_inspect_view_lists_the_exported_logs_over_its_http_api(inspect_round: Experiment, tmp_path: Path):
-    out = tmp_path / "logs"
-    names = {p.name for p in export(inspect_round, out, "--round", "3")}
+@contextmanager
+def inspect_view(log_dir: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """A real `inspect view` on 127.0.0.1 (a free port), up once it lists the directory; killed after."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "inspect_ai", "view", "--log-dir", str(out), "--host", "127.0.0.1",
+    server = subprocess.Popen([sys.executable, "-m", "inspect_ai", "view", "--log-dir", str(log_dir), "--host", "127.0.0.1",
                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         listed, deadline = None, time.monotonic() + 90
@@ -87,6 +96,16 @@ def test_inspect_view_lists_the_exported_logs_over_its_http_api(inspect_round: E
             except OSError:
                 time.sleep(0.3)
         assert listed is not None, f"inspect view did not answer: {server.stderr.read().decode() if server.poll() is not None else 'still starting'}"
+        yield port, listed
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+
+
+def test_inspect_view_lists_the_exported_logs_over_its_http_api(inspect_round: Experiment, tmp_path: Path):
+    out = tmp_path / "logs"
+    names = {p.name for p in export(inspect_round, out, "--round", "3")}
+    with inspect_view(out) as (port, listed):
         assert names == {Path(f["name"]).name for f in listed["files"]}
         first = next(f["name"] for f in listed["files"] if "heldout" in f["name"])
         url = f"http://127.0.0.1:{port}/api/logs/{urllib.request.quote(first, safe='/:')}?header-only=0"  # header only past 0 MB
@@ -94,6 +113,28 @@ def test_inspect_view_lists_the_exported_logs_over_its_http_api(inspect_round: E
             header = json.load(answer)
         assert header["eval"]["model"] in {"rsilab/v1", "rsilab/v4"}
         assert header["eval"]["metadata"]["rsilab"]["round"] == 3
-    finally:
-        server.kill()
-        server.wait(timeout=30)
+
+
+def test_a_person_opens_a_held_out_assessment_in_inspects_viewer_in_chromium(inspect_round: Experiment, tmp_path: Path):
+    """Headless Debian Chromium on the real viewer; screenshots land in artifacts/ui/ for a person to look at."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"no browser at {CHROMIUM}: install Debian's chromium (`make test` does it)")
+    out = tmp_path / "logs"
+    export(inspect_round, out, "v4", "--round", "3")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with inspect_view(out) as (port, _), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"http://127.0.0.1:{port}/", timeout=60_000)
+            page.get_by_text("rsilab/heldout").first.wait_for(timeout=60_000)
+            page.screenshot(path=SCREENSHOTS / "inspect-view-logs.png")
+            page.get_by_text("rsilab/heldout").first.click()
+            page.get_by_text("What is the capital of").first.wait_for(timeout=60_000)
+            body = page.inner_text("body")
+            assert "rsilab/v4" in body and "CI_LOW" in body and "exact" in body
+            page.screenshot(path=SCREENSHOTS / "inspect-view-heldout.png")
+        finally:
+            browser.close()

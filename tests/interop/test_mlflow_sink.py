@@ -18,11 +18,11 @@ from interop_lab import free_port, need
 from rsilab.experiment import Experiment
 
 
-def runs_in(uri: str) -> dict[int, object]:
+def runs_in(uri: str, experiment: str = "demo-agent") -> dict[int, object]:
     import mlflow
 
     mlflow.set_tracking_uri(uri)
-    runs = mlflow.search_runs(experiment_names=["demo-agent"], output_format="list")
+    runs = mlflow.search_runs(experiment_names=[experiment], output_format="list")
     by_round = {int(r.data.tags["rsilab.round"]): r for r in runs}
     assert len(by_round) == len(runs), "one run per round"
     return by_round
@@ -137,3 +137,21 @@ def test_a_stalled_tracking_server_costs_a_round_at_most_its_timeout(tmp_path: P
     failed = exp.events("tracking.failed")
     assert len(failed) == 1 and "no answer within 2 s" in failed[0].payload["error"]
     assert took < 60  # a round is ~2 s and the wait 2 s; MLflow's own retries would take minutes
+
+
+@pytest.mark.slow
+def test_a_weights_round_logs_its_frontier_and_held_out_accuracy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    need("mlflow")
+    pytest.importorskip("torch", reason="needs the `weights` extra")
+    from weights.test_loop import CONFIG, _recipe
+
+    config = CONFIG.format(filters='"exact"') + '\n[tracking]\nmlflow = "file:./mlruns"\n'
+    exp = Experiment.init(tmp_path / "exp", "transformer", config_text=config, files={"recipe.toml": _recipe(0.5)})
+    exp.run(1)
+    done = exp.events("round.completed")[0].payload
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    [run] = runs_in(exp.config.tracking.mlflow, "experiment").values()
+    metrics = run.data.metrics
+    assert (metrics["target"], metrics["frontier"]) == (done["target"], done["frontier"])
+    assert 0 <= metrics["candidate_heldout_accuracy_low"] <= metrics["candidate_heldout_accuracy"] <= 1
+    assert run.data.tags["rsilab.outcome"] == done["outcome"] and "seed.train_seed" in run.data.params

@@ -92,7 +92,9 @@ def eval_log(state: ExperimentState, event: Event, assessment: Assessment, event
         error=EvalError(message=assessment.run_error, traceback="", traceback_ansi="") if assessment.run_error else None,
         eval=EvalSpec(
             eval_id=f"{experiment_id(events)}-e{event.seq}", run_id=f"{experiment_id(events)}-r{p.get('round')}",
-            created=created, task=f"rsilab/{suite}", task_id=f"{suite}-{assessment.split}", task_version=0,
+            # One task id per assessment: Inspect's viewer folds logs sharing a task id and model as retries.
+            created=created, task=f"rsilab/{assessment.split}", task_id=f"{experiment_id(events)}-e{event.seq}",
+            task_display_name=f"{assessment.split}, round {p.get('round')} ({suite})", task_version=0,
             dataset=EvalDataset(name=f"{suite} ({assessment.split}, seed {assessment.seed})",
                                 samples=assessment.n, sample_ids=ids),
             model=model, config=EvalConfig(), metadata=metadata, tags=["rsilab", assessment.split],
