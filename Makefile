@@ -54,7 +54,7 @@ $(WEIGHTS_STAMP): $(STAMP)
 
 weights: $(WEIGHTS_STAMP)
 
-# Inspect and MLflow, for `rsilab export` and the tests of it (about 25 s from a local index).
+# Inspect and MLflow, for `rsilab export` and the tests of it (about 35 s from a local index, ~100 packages).
 $(INTEROP_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,inspect,mlflow]'
 	touch $(INTEROP_STAMP)
