@@ -55,7 +55,7 @@ def test_a_file_store_after_three_rounds_holds_one_run_per_round_with_its_figure
     assert r3.tags["rsilab.outcome"] == "deployed" and r3.metrics["deployed"] == 1.0
     assert r3.metrics["candidate_heldout_accuracy"] == 1.0 > r3.metrics["parent_heldout_accuracy"]
     assert r3.metrics["candidate_heldout_accuracy_low"] < 1.0 == r3.metrics["candidate_heldout_accuracy_high"]
-    assert r3.metrics["gate.benchmark"] == 1.0 and r3.metrics["benchmark_p_better"] < 0.05
+    assert r3.metrics["gate.benchmark"] == 1.0 and r3.metrics["p_better.benchmark"] < 0.05
     assert runs[1].data.metrics["gate.protected-integrity"] == 0.0
     assert runs[2].data.tags["rsilab.gate.v3.contract"].startswith("failed: ")
     import mlflow
@@ -155,3 +155,4 @@ def test_a_weights_round_logs_its_frontier_and_held_out_accuracy(tmp_path: Path,
     assert (metrics["target"], metrics["frontier"]) == (done["target"], done["frontier"])
     assert 0 <= metrics["candidate_heldout_accuracy_low"] <= metrics["candidate_heldout_accuracy"] <= 1
     assert run.data.tags["rsilab.outcome"] == done["outcome"] and "seed.train_seed" in run.data.params
+    assert 0 <= metrics["p_better.targeted-length"] <= 1  # the loop's paired test at the targeted length

@@ -167,9 +167,9 @@ def round_run(state: ExperimentState, number: int) -> RoundRun:
         if artifact := verdict_event.payload.get("artifact"):
             verdict = state.artifacts.get_record(artifact, Verdict)
             artifacts[f"verdicts/{version}.json"] = verdict.model_dump_json(indent=1)
-            bench = next((g.evidence for g in verdict.gates if g.name == "benchmark"), {})
-            if version == c.get("candidate") and isinstance(bench.get("p_better"), (int, float)):
-                metrics["benchmark_p_better"] = float(bench["p_better"])
+            for gate in verdict.gates:  # each paired test's p-value (the benchmark's, the targeted length's)
+                if version == c.get("candidate") and isinstance(gate.evidence.get("p_better"), (int, float)):
+                    metrics[f"p_better.{gate.name}"] = float(gate.evidence["p_better"])
     for proposal in (e.payload for e in mine if e.kind == "proposal.recorded"):
         if proposal.get("commit") and s.get("commit"):
             old, new = state.versions.files(s["commit"]), state.versions.files(proposal["commit"])
