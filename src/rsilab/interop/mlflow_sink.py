@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from rsilab.errors import ConfigError
 from rsilab.interop import need
 from rsilab.interop.inspect_log import experiment_id
 from rsilab.intervals import wilson
@@ -52,7 +53,7 @@ def track_round(state: ExperimentState, number: int, report: Report) -> None:
     tracking = state.config.tracking
     if not tracking.mlflow:
         return
-    uri, outcome = tracking.mlflow, {}
+    uri, outcome = tracking.mlflow, {}  # outcome: "ok" or "error", set by the worker
     try:
         run = round_run(state, number)
 
@@ -81,8 +82,6 @@ def replay(state: ExperimentState, uri: str | None = None, report: Report | None
     """Log every completed round the store lacks; returns (rounds logged, rounds already there)."""
     uri = uri or state.config.tracking.mlflow
     if not uri:
-        from rsilab.errors import ConfigError
-
         raise ConfigError('no tracking URI: set [tracking] mlflow = "file:./mlruns" in rsilab.toml or pass --uri')
     client = _client(uri)
     logged, present = [], []
