@@ -385,5 +385,8 @@ def _llm_config(directory: Path | None):  # noqa: ANN202 - lazy import keeps --h
     return LLMConfig()
 
 
+from rsilab.cli_export import export_app  # noqa: E402 - a module of its own; cli.py is near its size limit
+app.add_typer(export_app, name="export")
+
 if __name__ == "__main__":
     main()

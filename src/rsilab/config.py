@@ -259,6 +259,13 @@ class WeightsConfig(Section):
     seed: int | None = None
 
 
+class TrackingConfig(Section):
+    # An MLflow tracking URI ("file:./mlruns" is relative to the experiment; extra `mlflow`): each
+    # round is logged as it completes, within `timeout_seconds`; what fails is replayed by `rsilab export mlflow`.
+    mlflow: str | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+
+
 class Config(Section):
     experiment: ExperimentConfig = ExperimentConfig()
     self_: SelfConfig = Field(default=SelfConfig(), alias="self")
@@ -269,6 +276,7 @@ class Config(Section):
     review: ReviewConfig = ReviewConfig()
     search: SearchConfig = SearchConfig()
     weights: WeightsConfig = WeightsConfig()
+    tracking: TrackingConfig = TrackingConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -339,4 +347,20 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             llm = llm.model_copy(update={key: base / value})
     if assess.dataset is not None and not assess.dataset.is_absolute():
         assess = assess.model_copy(update={"dataset": base / assess.dataset})
-    return config.model_copy(update={"llm": llm, "assess": assess})
+    if assess.suite.startswith("inspect:"):  # an Inspect task file, like any path here, is relative to rsilab.toml
+        assess = assess.model_copy(update={"suite": _inspect_spec(assess.suite, base)})
+    tracking = config.tracking
+    if tracking.mlflow and tracking.mlflow.startswith("file:") and not tracking.mlflow.startswith("file:/"):
+        tracking = tracking.model_copy(update={"mlflow": (base / tracking.mlflow.removeprefix("file:")).resolve().as_uri()})
+    return config.model_copy(update={"llm": llm, "assess": assess, "tracking": tracking})
+
+
+def _inspect_spec(suite: str, base: Path) -> str:
+    source, at, task = suite.removeprefix("inspect:").partition("@")
+    if source.endswith(".py") and not Path(source).is_absolute():
+        source = str(base / source)
+    # The task file runs in the harness and holds the targets: never where the self can write it.
+    if source.endswith(".py") and Path(source).resolve().is_relative_to((base / "self").resolve()):
+        raise ConfigError(f"assess.suite = {suite!r}: the task file is inside self/, which the self can edit; "
+                          "keep it beside rsilab.toml")
+    return f"inspect:{source}{at}{task}"

@@ -24,6 +24,7 @@ from rsilab.assess.runner import assess
 from rsilab.assess.splits import draw_tasks
 from rsilab.config import CONFIG_FILE, AssessConfig, Config, load_config
 from rsilab.errors import BudgetExceeded, ConfigError, EditError, RsilabError, StoreError, UntrustedInput
+from rsilab.interop.mlflow_sink import track_round
 from rsilab.llm.base import Provider
 from rsilab.records import Assessment, Decision, Event, Usage
 from rsilab.round.code import CodeRound, start_round
@@ -158,6 +159,7 @@ class Experiment:
         self.ledger.append("round.completed", {"round": number, "candidate": candidates[-1] if candidates else None,
                                                "candidates": candidates, "outcome": "closed", "reason": reason, "by": by})
         report("round", f"round {number} closed: {reason}")
+        track_round(self, number, report)
         return RoundResult(number, candidates[-1] if candidates else None, "closed")
 
     def abandon_round(self, number: int, reason: str, by: str) -> RoundResult:

@@ -15,6 +15,7 @@ from rsilab.assess.splits import draw_tasks
 from rsilab.assess.weakness import weakness_report
 from rsilab.propose.stage import propose
 from rsilab.errors import RoundClosed
+from rsilab.interop.mlflow_sink import track_round
 from rsilab.records import Assessment, Decision, Proposal, Task
 from rsilab.review.policy import decide
 from rsilab.round.judging import Candidate, Judge, run_seed
@@ -116,6 +117,7 @@ class CodeRound:
         self.state.ledger.append("round.completed", {
             "round": self.number, "candidate": shown, "candidates": [c.version for c in candidates],
             "outcome": outcome, "usage": self.runtime.meter.usage("round").model_dump(), **extra})
+        track_round(self.state, self.number, self.report)  # bounded; a tracking failure never fails the round
         return RoundResult(self.number, shown, outcome)
 
     def close(self, reason: str, candidates: list[Candidate]) -> RoundResult:
