@@ -7,7 +7,7 @@ import secrets
 import time
 from pathlib import Path
 
-from cluster.raycluster import LocalRayCluster, Node
+from cluster.raycluster import LocalRayCluster, Node, processes
 
 KEY_ENV = "RSILAB_CLUSTER_TEST_KEY"
 PLANTED_KEY = f"rsk-planted-{secrets.token_hex(16)}"  # a value no other process on the machine holds
@@ -45,11 +45,23 @@ def kill_first_shard(node: Node, killed: list[int], stop: list[bool], times: int
 
 
 def _has_children(pid: int) -> bool:
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:  # the field after the state is the parent's pid
-            return True
-    return False
+    return any(ppid == pid for ppid, _ in processes().values())
+
+
+def two_scripted_candidates() -> str:
+    """The search script with two candidates: a harmless edit (attempt 1), then the real fix (attempt 2)."""
+    from search_scripts import search_config
+
+    text = search_config(candidates=2).replace('match = "Attempt 4 of 4"', 'match = "Attempt 1 of 2"')
+    return text.replace('match = "Attempt 3 of 4"', 'match = "Attempt 2 of 2"')
+
+
+def slow_solve(seconds: float) -> dict[str, bytes]:
+    """The template's solve.py taking `seconds` a task (a stand-in for a model call), as a file of the self."""
+    from importlib import resources
+
+    text = (resources.files("rsilab") / "templates" / "agent" / "solve.py").read_text()
+    text = text.replace("import collections\n", "import collections\nimport time\n", 1)
+    text = text.replace("def solve_task(task: dict) -> dict:\n", f"def solve_task(task: dict) -> dict:\n    time.sleep({seconds})\n", 1)
+    assert f"time.sleep({seconds})" in text
+    return {"solve.py": text.encode()}

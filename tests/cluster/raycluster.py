@@ -39,16 +39,28 @@ class Node:
     directory: Path  # its temp dir (logs, sockets), plasma and spill directories
 
     def pids(self) -> list[int]:
-        """Every live process of this node (its `ray start` session)."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.getpgid(int(entry.name)) == self.pgid:
-                        found.append(int(entry.name))
-                except ProcessLookupError:
-                    pass
-        return found
+        """Every live process of this node: its `ray start` session and their descendants (Ray starts each
+        worker in a session of its own, and a worker's sandboxes are its children)."""
+        table = processes()
+        members = {pid for pid, (_, pgid) in table.items() if pgid == self.pgid}
+        grew = True
+        while grew:
+            more = {pid for pid, (ppid, _) in table.items() if ppid in members} - members
+            members |= more
+            grew = bool(more)
+        return sorted(members)
+
+
+def processes() -> dict[int, tuple[int, int]]:
+    """pid → (parent pid, process group) of every live process."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(stat.parent.name)] = (int(fields[1]), int(fields[2]))
+    return table
 
 
 @dataclass
@@ -88,13 +100,19 @@ class LocalRayCluster:
         return next(n for n in self.nodes if n.name == name)
 
     def stop(self) -> None:
+        # By pid and start time, taken now: once a raylet is gone its workers are the init process's children.
+        mine = {(pid, started(pid)) for node in self.nodes for pid in node.pids()}
         for node in reversed(self.nodes):
             _kill_group(node.pgid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(n.pids() for n in self.nodes):
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and any(started(pid) == t for pid, t in mine):
             time.sleep(0.2)
-        for node in self.nodes:
-            _kill_group(node.pgid, signal.SIGKILL)
+        for pid, t in mine:
+            if started(pid) == t:  # only processes of these nodes, never another Ray's nor a reused pid
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -108,6 +126,14 @@ def start_cluster(head_env: dict[str, str], worker_env: dict[str, str], workers:
         cluster.stop()
         raise
     return cluster
+
+
+def started(pid: int) -> int | None:
+    """The process's start time (clock ticks after boot), or None when it is gone."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _kill_group(pgid: int, sig: int) -> None:

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import tomli_w
 
-from cluster.lab import KEY_ENV, PLANTED_KEY, ray_section
+from cluster.lab import KEY_ENV, PLANTED_KEY, ray_section, shard_processes, slow_solve, two_scripted_candidates
 from cluster.leaks import places_holding
 from llm_server import ChatServer
-from cluster.raycluster import LocalRayCluster
+from cluster.raycluster import LocalRayCluster, Node, processes
 from rsilab.experiment import Experiment
 from rsilab.llm.scripted import ScriptedProvider
 from rsilab.records import Assessment
-from search_scripts import search_config
 
 TASKS_PER_SHARD = 10
 
@@ -32,9 +33,7 @@ TASKS_PER_SHARD = 10
 def two_candidates(cluster: str = "") -> tuple[str, ScriptedProvider]:
     """The search config with two candidates (a harmless edit, then the fix), its model behind an
     OpenAI-compatible server with a key; and the scripted model that server answers with."""
-    text = search_config(candidates=2).replace('match = "Attempt 4 of 4"', 'match = "Attempt 1 of 2"')
-    text = text.replace('match = "Attempt 3 of 4"', 'match = "Attempt 2 of 2"')
-    data = tomllib.loads(text)
+    data = tomllib.loads(two_scripted_candidates())
     model = ScriptedProvider(data["llm"].pop("rules"))
     data["llm"].update(provider="openai-compatible", model="scripted", api_key_env=KEY_ENV, max_retries=0)
     return tomli_w.dumps(data) + cluster, model
@@ -45,27 +44,46 @@ class Run:
     exp: Experiment
     outcome: str
     requests: list
+    mid_shard: dict = field(default_factory=dict)  # what a search of the worker found while it ran a shard
 
 
-def run_round(root: Path, cluster: str, *, key_here: bool) -> Run:
+def run_round(root: Path, cluster: str, *, key_here: bool, watch: Node | None = None) -> Run:
     text, model = two_candidates(cluster)
+    seen: dict = {}
+    watcher = threading.Thread(target=search_mid_shard, args=(watch, seen), daemon=True) if watch else None
     with ChatServer(model, api_key=PLANTED_KEY) as server:
         text = text.replace('model = "scripted"', f'model = "scripted"\nbase_url = "{server.url}/v1"', 1)
         if key_here:  # a local run reads the key from this process's environment, as the head does
             os.environ[KEY_ENV] = PLANTED_KEY
         try:
-            exp = Experiment.init(root, "agent", config_text=text)
+            exp = Experiment.init(root, "agent", config_text=text, files=slow_solve(0.02))
+            if watcher:
+                watcher.start()
             [result] = exp.run(1)
         finally:
             os.environ.pop(KEY_ENV, None)
-    return Run(exp, result.outcome, server.requests)
+            seen.setdefault("stop", True)
+            if watcher:
+                watcher.join()
+    return Run(exp, result.outcome, server.requests, seen)
+
+
+def search_mid_shard(node: Node, seen: dict) -> None:
+    """Once `node` runs a shard in its sandbox, search all of the node for the key (the shard's worker and sandbox too)."""
+    while "stop" not in seen:
+        running = [pid for pid in shard_processes(node) if any(ppid == pid for ppid, _ in processes().values())]
+        if running:
+            seen.update(shard=running[0], pids=node.pids(), found=places_holding(PLANTED_KEY, node))
+            return
+        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
 def rounds(ray_cluster: LocalRayCluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     base = tmp_path_factory.mktemp("rounds")
     local = run_round(base / "local", f"\n[cluster]\ntasks_per_shard = {TASKS_PER_SHARD}\n", key_here=True)
-    on_ray = run_round(base / "ray", ray_section(ray_cluster, TASKS_PER_SHARD), key_here=False)
+    on_ray = run_round(base / "ray", ray_section(ray_cluster, TASKS_PER_SHARD), key_here=False,
+                       watch=ray_cluster.node("worker1"))
     return {"local": local, "ray": on_ray}
 
 
@@ -109,8 +127,15 @@ def test_the_planted_key_is_nowhere_a_worker_can_see(rounds: dict[str, Run], ray
     requests = rounds["ray"].requests
     assert requests and all(r["headers"].get("authorization") == f"Bearer {PLANTED_KEY}" for r in requests)
     worker = ray_cluster.node("worker1")
-    assert worker.pids(), "the worker node is not running"
-    # Its processes' environment, arguments and memory; its logs, object store and spill directories.
+    # Searched while it ran a shard: every process of the node (the shard's worker, its sandbox), their
+    # environment, arguments and memory, and the node's logs, object store and spill directories.
+    mid = rounds["ray"].mid_shard
+    assert "found" in mid, "the worker never ran a shard while watched"
+    assert mid["shard"] in mid["pids"] and len(mid["pids"]) > 3
+    assert mid["found"] == []
+    # And again after the round, with the logs of every worker the node ran.
+    assert list(worker.directory.rglob("python-core-worker-*.log")), "no worker logs to search"
     assert places_holding(PLANTED_KEY, worker) == []
-    # The same search finds the key where it is meant to be: the head's environment.
-    assert any(place.endswith("environ") for place in places_holding(PLANTED_KEY, ray_cluster.node("head")))
+    # The same search finds the key where it is meant to be: in the head's environment and memory.
+    on_head = places_holding(PLANTED_KEY, ray_cluster.node("head"))
+    assert any(p.endswith("environ") for p in on_head) and any(p.endswith("memory") for p in on_head), on_head
