@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from rsilab.shown import line
@@ -48,14 +47,16 @@ def check(
 
 
 def _show(reports: list[dict], backend: str) -> None:
-    table = Table(title=f"Ray cluster: {len(reports)} node(s), {sum(r['ray_cpus'] for r in reports):g} CPU(s) for Ray")
-    for column in ("node", "role", "address", "host", "CPUs (Ray/host)", "bwrap", f"sandbox {backend!r}"):
-        table.add_column(column)
+    """One line per node (a table would wrap its ids on a narrow terminal)."""
+    console = Console()
+    cpus = sum(r["ray_cpus"] for r in reports)
+    console.print(f"Ray cluster: {len(reports)} node(s), {cpus:g} CPU(s) for Ray; sandbox.backend = {backend!r}")
     for r in reports:
-        table.add_row(line(r["node"][:12]), "head" if r.get("head") else "worker", line(str(r.get("address"))),
-                      line(str(r.get("host", "?"))), f"{r['ray_cpus']:g}/{r.get('cpus', '?')}",
-                      line(r.get("bwrap") or "missing"), Text("ok", "green") if not r.get("problem") else line(r["problem"], style="red"))
-    Console().print(table)
+        verdict = Text("ok", "green") if not r.get("problem") else line(r["problem"], style="red")
+        console.print(Text.assemble(
+            "  ", line(r["node"][:12], style="bold"), "  head   " if r.get("head") else "  worker ",
+            line(f"{r.get('address')}  host {r.get('host', '?')}  CPUs {r['ray_cpus']:g} of {r.get('cpus', '?')}  "
+                 f"python {r.get('python', '?')}  bwrap {r.get('bwrap') or 'missing'}  sandbox: "), verdict), soft_wrap=True)
 
 
 def _config(directory: Path | None):  # noqa: ANN202 - lazy import keeps --help fast

@@ -7,14 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest.importorskip("ray", reason="the cluster tests need Ray: pip install 'rsilab[cluster]'")
-
-from cluster.lab import KEY_ENV, PLANTED_KEY  # noqa: E402
-from cluster.raycluster import LocalRayCluster, start_cluster  # noqa: E402
+from cluster.lab import KEY_ENV, NEEDS_RAY, PLANTED_KEY
+from cluster.raycluster import LocalRayCluster, start_cluster
 
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[LocalRayCluster]:
+    pytest.importorskip("ray", reason=NEEDS_RAY)
     base = {k: v for k, v in os.environ.items() if k != KEY_ENV}
     cluster = start_cluster(head_env={**base, KEY_ENV: PLANTED_KEY}, worker_env=base)
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cluster.raycluster import LocalRayCluster, Node, processes
 
+NEEDS_RAY = "the real-cluster tests need Ray: pip install 'rsilab[cluster]'"
 KEY_ENV = "RSILAB_CLUSTER_TEST_KEY"
 PLANTED_KEY = f"rsk-planted-{secrets.token_hex(16)}"  # a value no other process on the machine holds
 
