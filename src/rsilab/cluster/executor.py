@@ -75,7 +75,7 @@ class RayExecutor:
                 f"a sandboxed {command} run failed on every try ({self.max_retries + 1} allowed, cluster.max_retries): "
                 f"ran on node(s) {self._nodes(key)} — {type(exc).__name__}: {_first_line(exc)}; the round stays open, "
                 "`rsilab cluster check` shows the nodes, `rsilab run` goes on") from None
-        self._ray.get(self.actor.attempts_of.remote(key))  # forget its tries
+        self.actor.attempts_of.remote(key)  # forget its tries (no need to wait)
         return record.run, record.node
 
     def _tree_ref(self, tree: dict[str, bytes]) -> Any:
