@@ -199,13 +199,16 @@ class Experiment:
                 on_progress(0, total)
                 shown = lambda done: on_progress(min(done, total), total)  # noqa: E731 - the self's count, capped at the total
             with self._runtime() as runtime:
-                result = runtime.assess(version, tasks, split, seed, tree, on_progress=shown)
+                context = {"round": None, "version": version, "split": split}
+                result = runtime.assess(version, tasks, split, seed, tree, context, on_progress=shown)
+                shards = runtime.take_shards(context)  # where each run ran, on a cluster
+                runtime.take_violations()  # recorded below, with the assessment
             digest = self.artifacts.put_record(result)
             self.ledger.append(
                 "assessment.recorded",
                 {"round": None, "version": version, "split": split, "seed": seed, "suite": config.suite,
                  "artifact": digest, "summary": summary(result), "run_error": result.run_error,
-                 "violations": list(runtime.violations)},
+                 "violations": list(runtime.violations), **({"shards": shards} if shards else {})},
             )
         return result, digest
 

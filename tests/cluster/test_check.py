@@ -52,3 +52,13 @@ def test_a_node_without_bubblewrap_is_named_and_refused_by_check_and_run(cluster
     with pytest.raises(ClusterError, match="bwrap is not installed"):
         exp.run(1)
     assert not exp.events("round.started")  # refused before anything was recorded
+
+
+def test_rsilab_assess_runs_its_shards_on_the_cluster(ray_cluster: LocalRayCluster, node_ids: dict[str, str], tmp_path: Path):
+    exp = Experiment.init(tmp_path / "exp", "agent", config_text=two_scripted_candidates() + ray_section(ray_cluster, 10))
+    shown = CliRunner().invoke(app, ["assess", "v1", "--n", "25", "--dir", str(exp.root), "--json"])
+    assert shown.exit_code == 0, shown.output
+    [event] = Experiment(exp.root).events("assessment.recorded")
+    assert event.payload["summary"]["n"] == 25
+    shards = event.payload["shards"]
+    assert [s["shard"] for s in shards] == [0, 1, 2] and {s["node"] for s in shards} <= set(node_ids.values())
