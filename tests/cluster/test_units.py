@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
 import pytest
 
-from cluster.lab import two_scripted_candidates
+from cluster.lab import NEEDS_RAY, two_scripted_candidates
 from llm_server import ChatServer
 from rsilab.assess.splits import draw_tasks
 from rsilab.cluster.executor import open_ray_runtime
@@ -88,3 +89,15 @@ def test_a_provider_object_holding_a_key_is_never_shipped_to_the_cluster(monkeyp
     with pytest.raises(ConfigError, match="holding keys cannot be shipped"):
         with open_ray_runtime(tmp_path, config, provider=provider, spent_before=Usage(), report=lambda s, m: None):
             pass
+
+
+def test_an_address_where_no_cluster_answers_is_refused_at_once_with_what_to_do(tmp_path: Path):
+    pytest.importorskip("ray", reason=NEEDS_RAY)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nothing listens there
+    exp = Experiment.init(tmp_path / "exp", "agent", config_text=two_scripted_candidates()
+                          + f'\n[cluster]\nbackend = "ray"\naddress = "127.0.0.1:{port}"\n')
+    with pytest.raises(ConfigError, match=f"cannot reach the Ray cluster at cluster.address = '127.0.0.1:{port}'.*ray start --head"):
+        exp.run(1)
+    assert not exp.events("round.started")

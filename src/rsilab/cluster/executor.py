@@ -14,6 +14,7 @@ import hashlib
 import logging
 import pickle
 import shutil
+import socket
 import tempfile
 import threading
 import uuid
@@ -112,6 +113,9 @@ def connected(cluster: ClusterConfig) -> Iterator[Any]:
     """The `ray` module, connected to `cluster.address` (or a Ray started here); disconnected on exit."""
     ray = require_ray()
     mine = not ray.is_initialized()
+    if mine and (why := _unreachable(cluster.address)):  # Ray itself waits minutes for a GCS that is not there
+        raise ConfigError(f"cannot reach the Ray cluster at cluster.address = {cluster.address!r}: {why} "
+                          "— start it with `ray start --head`, or drop address to run on this machine")
     if mine:
         quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
         try:
@@ -162,6 +166,20 @@ def open_ray_runtime(root: Path, config: Config, *, provider: Provider | None, s
                 shutil.rmtree(socket_dir, ignore_errors=True)
         finally:
             ray.kill(actor)
+
+
+def _unreachable(address: str | None) -> str | None:
+    """Why nothing answers at a "host:port" or "ray://host:port" address, or None (also for "auto" and None)."""
+    if address is None or address == "auto":
+        return None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return "not of the form host:port, ray://host:port or auto"
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        return f"no answer at {host}:{port} ({exc.strerror or type(exc).__name__})"
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
