@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from cluster.lab import kill_first_shard, ray_section, slow_solve, two_scripted_candidates
-from cluster.raycluster import LocalRayCluster
+from cluster.lab import NEEDS_RAY, kill_first_shard, ray_section, shard_processes, slow_solve, two_scripted_candidates
+from cluster.raycluster import LocalRayCluster, processes, start_cluster
 from rsilab.cluster import ClusterError
 from rsilab.config import CONFIG_FILE
 from rsilab.experiment import Experiment
@@ -75,3 +77,41 @@ def test_a_run_killed_on_its_only_try_names_the_node_and_the_round_resumes(
     assert resumed.ledger.verify().ok
     keys = [(v, s, st) for v, s, st, _, _ in assessments(resumed)]
     assert len(keys) == len(set(keys))
+
+
+def test_a_node_killed_mid_shard_leaves_its_work_to_the_others_and_the_round_completes(tmp_path: Path):
+    pytest.importorskip("ray", reason=NEEDS_RAY)
+    env = {k: v for k, v in os.environ.items()}
+    cluster = start_cluster(head_env=env, worker_env=env)  # its own: this one loses a node
+    try:
+        exp = Experiment.init(tmp_path / "exp", "agent",
+                              config_text=two_scripted_candidates() + ray_section(cluster, 10, max_retries=3), files=SOLVE)
+        worker = cluster.node("worker1")
+        gone: list[int] = []
+        done: list[bool] = []
+
+        def kill_node_mid_shard() -> None:
+            while not gone and not done:
+                if [pid for pid in shard_processes(worker) if any(ppid == pid for ppid, _ in processes().values())]:
+                    gone.extend(worker.pids())
+                    for pid in gone:  # the whole node at once: raylet, agents, workers, their sandboxes
+                        try:
+                            os.kill(pid, 9)
+                        except ProcessLookupError:
+                            pass
+                time.sleep(0.01)
+
+        killer = threading.Thread(target=kill_node_mid_shard, daemon=True)
+        killer.start()
+        try:
+            [result] = exp.run(1)
+        finally:
+            done.append(True)
+            killer.join()
+        assert gone and not worker.pids()
+        assert result.outcome == "deployed"
+        assert exp.ledger.verify().ok
+        keys = [(v, s, st) for v, s, st, _, _ in assessments(exp)]
+        assert len(keys) == len(set(keys))
+    finally:
+        cluster.stop()
