@@ -238,6 +238,27 @@ class SearchConfig(Section):
         return {"scripted": 1, "embedded": 2}.get(provider, 4)
 
 
+class ClusterConfig(Section):
+    """Where a round's sandboxed runs happen: this machine, or a Ray cluster (the `cluster` extra)."""
+
+    # local: sandboxes on this machine. ray: each run is a Ray task in the same sandbox on the node it
+    # lands on; the ledger, targets, scoring and the provider with its keys stay on the head.
+    backend: Literal["local", "ray"] = "local"
+    # "auto" (the cluster this machine belongs to), "ray://host:10001" (Ray Client), "host:port" (the
+    # head's GCS); None starts a Ray on this machine for this run alone.
+    address: str | None = None
+    # Tasks of one assessment per sandboxed run; None: one run per assessment. Any backend honours it.
+    tasks_per_shard: int | None = Field(default=None, ge=1)
+    # Tries after the first when a worker or node dies mid-run (not when the self's run fails).
+    max_retries: int = Field(default=3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _address_needs_ray(self) -> ClusterConfig:
+        if self.address is not None and self.backend != "ray":
+            raise ValueError('cluster.address is set but cluster.backend is "local": set backend = "ray" or drop address')
+        return self
+
+
 class WeightsConfig(Section):
     """The weights loop (template "transformer"): assess per length, label, filter, refine."""
 
@@ -275,6 +296,7 @@ class Config(Section):
     gates: GatesConfig = GatesConfig()
     review: ReviewConfig = ReviewConfig()
     search: SearchConfig = SearchConfig()
+    cluster: ClusterConfig = ClusterConfig()
     weights: WeightsConfig = WeightsConfig()
     tracking: TrackingConfig = TrackingConfig()
 

@@ -20,7 +20,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from rsilab.assess.metrics import summary
-from rsilab.assess.runner import assess
 from rsilab.assess.splits import draw_tasks
 from rsilab.config import CONFIG_FILE, AssessConfig, Config, load_config
 from rsilab.errors import BudgetExceeded, ConfigError, EditError, RsilabError, StoreError, UntrustedInput
@@ -202,13 +201,16 @@ class Experiment:
                 on_progress(0, total)
                 shown = lambda done: on_progress(min(done, total), total)  # noqa: E731 - the self's count, capped at the total
             with self._runtime() as runtime:
-                result = assess(version, tasks, split, seed, runtime.runner(tree, "solve", on_progress=shown))
+                context = {"round": None, "version": version, "split": split}
+                result = runtime.assess(version, tasks, split, seed, tree, context, on_progress=shown)
+                shards = runtime.take_shards(context)  # where each run ran, on a cluster
+                runtime.take_violations()  # recorded below, with the assessment
             digest = self.artifacts.put_record(result)
             self.ledger.append(
                 "assessment.recorded",
                 {"round": None, "version": version, "split": split, "seed": seed, "suite": config.suite,
                  "artifact": digest, "summary": summary(result), "run_error": result.run_error,
-                 "violations": list(runtime.violations)},
+                 "violations": list(runtime.violations), **({"shards": shards} if shards else {})},
             )
         return result, digest
 

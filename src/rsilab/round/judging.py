@@ -239,13 +239,14 @@ class Judge:
 
         def job(version: str, tree: Tree) -> Callable[[], Assessment]:
             context = {"round": number, "version": version, "split": split, "stage": stage}
-            runner = self.runtime.runner(tree, "solve", context, seed=run_seed(seed, version, split, stage))
-            return lambda: assess(version, tasks, split, seed, runner)
+            return lambda: self.runtime.assess(version, tasks, split, seed, tree, context,
+                                               run_seed(seed, version, split, stage))
 
         done = self.runtime.map([job(v, tree) for v, tree in todo])
         self.records.flush_violations(self.runtime)
         for result in done:
-            figures = self.records.record_assessment(result, stage)
+            shards = self.runtime.take_shards({"round": number, "version": result.version, "split": split, "stage": stage})
+            figures = self.records.record_assessment(result, stage, shards)
             found[result.version] = result
             self.report("assess", f"{result.version} {split} (stage {stage}): {result.correct}/{result.n} correct, "
                         f"{figures['tokens']} tokens" + (f" — {result.run_error}" if result.run_error else ""))

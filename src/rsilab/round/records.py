@@ -30,13 +30,16 @@ class RoundRecords:
                 return self.state.artifacts.get_record(p["artifact"], Assessment)
         return None
 
-    def record_assessment(self, result: Assessment, stage: int | None = None) -> dict[str, Any]:
+    def record_assessment(self, result: Assessment, stage: int | None = None,
+                          shards: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+        """`shards`: where each of its runs ran on a cluster ({"shard", "node"}); none for a local run."""
         digest = self.state.artifacts.put_record(result)
         figures = summary(result)
         self.state.ledger.append(
             "assessment.recorded",
             {"round": self.number, "version": result.version, "split": result.split, "stage": stage,
-             "seed": result.seed, "artifact": digest, "summary": figures, "run_error": result.run_error},
+             "seed": result.seed, "artifact": digest, "summary": figures, "run_error": result.run_error,
+             **({"shards": list(shards)} if shards else {})},
         )
         return figures
 
