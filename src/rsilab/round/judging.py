@@ -215,6 +215,8 @@ class Judge:
         futile: dict[str, GateResult] = {}
         for stage, chunk in stages:
             running = [c for c in live if c.version not in futile]
+            if not running:  # every candidate stopped at stage one: the deployed version's stage two would judge none
+                break
             runs = [(self.deployed, self.deployed_tree)] + [(c.version, c.tree or {}) for c in running]
             found = self._assessments(split, stage, seed, chunk, runs)
             if why := unassessable(found[self.deployed]):  # no benchmark without the deployed version's answers
