@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -183,6 +184,7 @@ class BwrapSandbox:
 
     def _spawn(self, full: list[str], outdir: Path, limits: Limits, fds: list[int], cgroup: RunCgroup | None) -> RunResult:
         rlimits = _rlimits(limits)
+        launcher = _launcher(rlimits, cgroup)
 
         def before_exec() -> None:
             # Between fork and exec: raw syscalls only (the broker runs in another thread).
@@ -194,14 +196,19 @@ class BwrapSandbox:
         with open(outdir / "stdout", "wb") as out, open(outdir / "stderr", "wb") as err:
             start = time.monotonic()
             try:
+                # Without a preexec_fn Popen can vfork: a fork of the large harness costs tens of ms.
                 proc = subprocess.Popen(
-                    full, cwd="/", env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                    start_new_session=True, preexec_fn=before_exec, pass_fds=fds, close_fds=True,
+                    [*launcher, *full] if launcher else full, cwd="/", env={"PATH": "/usr/bin:/bin"},
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+                    preexec_fn=None if launcher else before_exec, pass_fds=fds, close_fds=True,
                 )
             except (OSError, subprocess.SubprocessError) as e:
                 raise SandboxError(f"cannot start bwrap: {e}") from e
             timed_out = not _wait_for_exit(proc.pid, start + limits.wall_seconds)
-            _kill_tree(proc.pid)  # bwrap dies, its pid namespace with it (--die-with-parent)
+            if cgroup is not None:
+                cgroup.kill_all()  # every process of the run is in it, bwrap too (--die-with-parent)
+            else:
+                _kill_tree(proc.pid)  # bwrap dies, its pid namespace with it (--die-with-parent)
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.monotonic() - start
             proc.returncode = os.waitstatus_to_exitcode(status)
@@ -359,6 +366,26 @@ class _Layout:
         if self.box.llm_socket is not None:
             inside["RSILAB_LLM_SOCKET"] = SOCKET_INSIDE
         return inside
+
+
+_PRLIMIT_NAMES = {resource.RLIMIT_CPU: "cpu", resource.RLIMIT_AS: "as", resource.RLIMIT_FSIZE: "fsize",
+                  resource.RLIMIT_NOFILE: "nofile", resource.RLIMIT_NPROC: "nproc", resource.RLIMIT_CORE: "core"}
+
+
+def _launcher(rlimits: list[tuple[int, int, int]], cgroup: RunCgroup | None) -> list[str]:
+    """The argv prefix that joins the run's cgroup and sets its rlimits, then execs the command.
+
+    A shell writes "0" into each cgroup.procs (moving itself), then `prlimit` sets every limit
+    and execs: the same steps, in the same order, as a preexec_fn, on the same pid. Empty where
+    util-linux's prlimit is missing (the preexec_fn is used instead).
+    """
+    prlimit = shutil.which("prlimit", path="/usr/bin:/bin")
+    if prlimit is None or any(which not in _PRLIMIT_NAMES for which, _, _ in rlimits):
+        return []
+    unlimited = lambda value: "unlimited" if value == resource.RLIM_INFINITY else str(value)  # noqa: E731
+    options = [f"--{_PRLIMIT_NAMES[which]}={unlimited(soft)}:{unlimited(hard)}" for which, soft, hard in rlimits]
+    joins = "".join(f"echo 0 > {shlex.quote(procs)} || exit 125; " for procs in (cgroup.procs_files if cgroup else ()))
+    return ["/bin/sh", "-c", f'{joins}exec "$@"', "sh", prlimit, *options, "--"]
 
 
 def _readable(fd: int) -> bool:

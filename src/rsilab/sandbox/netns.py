@@ -14,6 +14,7 @@ Needs root (nsenter, and bringing loopback up); elsewhere `NetworkNamespace.crea
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,8 @@ fcntl.ioctl(socket.socket(), 0x8914, struct.pack("16sH", b"lo", 0x1 | 0x8))
 sys.stdout.write("up\\n"); sys.stdout.flush()
 sys.stdin.read()
 """
+# The same in a shell with iproute2 where it is installed: ~2 ms to start instead of a Python's ~20-50 ms.
+_SHELL_HOLDER = '{ip} link set lo up || exit 1; echo up; read _'
 _IPV4 = ("OutRequests", "OutNoRoutes")
 _IPV6 = ("Ip6OutRequests", "Ip6OutNoRoutes")
 
@@ -42,8 +45,11 @@ class NetworkNamespace:
         unshare, nsenter = shutil.which("unshare"), shutil.which("nsenter")
         if os.geteuid() != 0 or unshare is None or nsenter is None:
             return None
+        ip = shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin:/bin")
+        holder_argv = (["/bin/sh", "-c", _SHELL_HOLDER.format(ip=shlex.quote(ip))] if ip
+                       else [sys.executable, "-I", "-S", "-c", _HOLDER])
         holder = subprocess.Popen(
-            [unshare, "--net", "--", sys.executable, "-I", "-S", "-c", _HOLDER],
+            [unshare, "--net", "--", *holder_argv],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             env={"PATH": "/usr/bin:/bin"}, start_new_session=True,
         )
