@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rsilab.assess.runner import assess, merge, unassessable
+from rsilab.assess.runner import assess, merge, split_run, unassessable
 from rsilab.assess.splits import draw_tasks
 from rsilab.config import BenchmarkGateConfig
 from rsilab.errors import RoundClosed
@@ -90,11 +90,13 @@ class Judge:
         alignment = load_alignment(self.parent_tree)  # protected, so every candidate's is the same
 
         def checks(c: Candidate) -> Callable[[], tuple[Assessment, Assessment | None]]:
+            # One sandbox run (recorded as the smoke run) for both: the same version, neither's output
+            # shown to the improver. The probes come after the smoke tasks, under ids that say nothing.
             def job() -> tuple[Assessment, Assessment | None]:
-                smoke = assess(c.version, smoke_tasks, "smoke", rnd["smoke_seed"], self._runner(c, "smoke"))
-                if not gates.contract(smoke).passed:
-                    return smoke, None
-                return smoke, assess(c.version, alignment.probes, "probes", 0, self._runner(c, "probes"))
+                both = assess(c.version, [*smoke_tasks, *alignment.probes], "smoke+probes", rnd["smoke_seed"],
+                              self._runner(c, "smoke"))
+                smoke, probes = split_run(both, len(smoke_tasks), ("smoke", "probes"))
+                return smoke, probes if gates.contract(smoke).passed else None
             return job
 
         results = self.runtime.map([checks(c) for c in live])
