@@ -63,8 +63,7 @@ class Judge:
         live = self._sandboxed(live)
         for version, result in self._benchmark(live, ranked_pool=[c for c in candidates if c.tree is not None]).items():
             self._passed(version, result)
-        for c in open_:
-            verdicts[c.version] = self.records.record_verdict(c.version, self.gates[c.version])
+        verdicts.update(self.records.record_verdicts({c.version: self.gates[c.version] for c in open_}))
         return verdicts
 
     # ---- the gates ------------------------------------------------------------------------
@@ -248,8 +247,7 @@ class Judge:
 
         done = self.runtime.map([job(v, tree) for v, tree in todo])
         self.records.flush_violations(self.runtime)
-        for result in done:
-            figures = self.records.record_assessment(result, stage)
+        for result, figures in zip(done, self.records.record_assessments(done, stage)):
             found[result.version] = result
             self.report("assess", f"{result.version} {split} (stage {stage}): {result.correct}/{result.n} correct, "
                         f"{figures['tokens']} tokens" + (f" — {result.run_error}" if result.run_error else ""))
