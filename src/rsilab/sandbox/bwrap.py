@@ -44,7 +44,7 @@ from rsilab.errors import SandboxError
 from rsilab.sandbox.cgroup import RunCgroup
 from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit, checked_command
 from rsilab.sandbox.interpreter import base_interpreter, clean_relative, harness_site_dirs, site_dirs
-from rsilab.sandbox.netns import NetworkNamespace
+from rsilab.sandbox.netns import NamespaceSupply
 from rsilab.sandbox.outputs import OutputQuota
 from rsilab.sandbox.uids import UidLease
 from rsilab.sandbox.syscalls import compiled_filter, seccomp_problem
@@ -110,6 +110,7 @@ class BwrapSandbox:
         if (problem := seccomp_problem()) is not None:
             raise SandboxError(f"{problem}, or choose another sandbox.backend")
         self._seccomp = compiled_filter(unix_sockets_only=False)  # the network namespace has no way out anyway
+        self._namespaces = NamespaceSupply()
 
     def run(
         self,
@@ -126,7 +127,7 @@ class BwrapSandbox:
         fds: list[int] = []  # handed to bwrap
         kept: list[int] = []  # the harness's alone
         cgroup = RunCgroup.create(limits.processes) if self.as_root else None
-        netns = NetworkNamespace.create() if self.as_root else None
+        netns = self._namespaces.take() if self.as_root else None
         lease = UidLease.take(self.settings.uid, self.settings.uid_pool) if self.as_root else None
         quota: OutputQuota | None = None
         try:
