@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import resource
-import shlex
 import shutil
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from pathlib import Path
 
 from rsilab.errors import SandboxError
 from rsilab.sandbox.cgroup import RunCgroup
+from rsilab.sandbox.launcher import launcher as _launcher
 from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit, checked_command
 from rsilab.sandbox.interpreter import base_interpreter, clean_relative, harness_site_dirs, site_dirs
 from rsilab.sandbox.netns import NamespaceSupply
@@ -367,26 +367,6 @@ class _Layout:
         if self.box.llm_socket is not None:
             inside["RSILAB_LLM_SOCKET"] = SOCKET_INSIDE
         return inside
-
-
-_PRLIMIT_NAMES = {resource.RLIMIT_CPU: "cpu", resource.RLIMIT_AS: "as", resource.RLIMIT_FSIZE: "fsize",
-                  resource.RLIMIT_NOFILE: "nofile", resource.RLIMIT_NPROC: "nproc", resource.RLIMIT_CORE: "core"}
-
-
-def _launcher(rlimits: list[tuple[int, int, int]], cgroup: RunCgroup | None) -> list[str]:
-    """The argv prefix that joins the run's cgroup and sets its rlimits, then execs the command.
-
-    A shell writes "0" into each cgroup.procs (moving itself), then `prlimit` sets every limit
-    and execs: the same steps, in the same order, as a preexec_fn, on the same pid. Empty where
-    util-linux's prlimit is missing (the preexec_fn is used instead).
-    """
-    prlimit = shutil.which("prlimit", path="/usr/bin:/bin")
-    if prlimit is None or any(which not in _PRLIMIT_NAMES for which, _, _ in rlimits):
-        return []
-    unlimited = lambda value: "unlimited" if value == resource.RLIM_INFINITY else str(value)  # noqa: E731
-    options = [f"--{_PRLIMIT_NAMES[which]}={unlimited(soft)}:{unlimited(hard)}" for which, soft, hard in rlimits]
-    joins = "".join(f"echo 0 > {shlex.quote(procs)} || exit 125; " for procs in (cgroup.procs_files if cgroup else ()))
-    return ["/bin/sh", "-c", f'{joins}exec "$@"', "sh", prlimit, *options, "--"]
 
 
 def _readable(fd: int) -> bool:
