@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from pathlib import Path
@@ -12,12 +11,14 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from rsilab import views
 from rsilab.errors import ConfigError, RsilabError
 from rsilab.shown import line, shown, visible
 
 if TYPE_CHECKING:
+    from rsilab import views
     from rsilab.experiment import Experiment
+else:  # views (pydantic, rich's renderers) loads on a command's first use: `rsilab --help` stays fast
+    views = type("LazyViews", (), {"__getattr__": lambda _, name: getattr(__import__("rsilab.views").views, name)})()
 
 app = typer.Typer(help="rsilab: controlled recursive self-improvement.", no_args_is_help=True, add_completion=False)
 ledger_app = typer.Typer(help="The hash-chained ledger.", no_args_is_help=True)
@@ -61,6 +62,8 @@ def _experiment(directory: Path | None):  # noqa: ANN202 - lazy import keeps --h
 
 
 def _person(name: str | None) -> str:
+    import getpass
+
     return f"person:{name or getpass.getuser()}"
 
 
