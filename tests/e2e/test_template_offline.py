@@ -22,6 +22,7 @@ def rsilab(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # a real 1.5B proposal on 2 cores: ~3 min quiet, far more beside other jobs
 def test_shipped_agent_template_runs_a_round_offline_on_its_default_embedded_model(tmp_path: Path):
     try:
         make_provider(LLMConfig())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,12 @@ def test_the_tree_is_a_writable_copy_with_protected_files_and_inputs_read_only(t
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the output quota is a tmpfs the harness mounts as root")
-def test_output_directories_count_against_the_disk_quota_and_only_regular_files_come_back(tmp_path: Path) -> None:
+def test_output_directories_count_against_the_disk_quota_and_only_regular_files_come_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staging = tmp_path / "staging"  # this run's own temp root: other runs' mounts never count here
+    staging.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(staging))
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "before.txt").write_text("the harness put this here\n")
     box = BwrapSandbox(settings=BwrapSettings(disk_mb=16))
@@ -94,7 +100,7 @@ def test_output_directories_count_against_the_disk_quota_and_only_regular_files_
     assert total <= 16 * (1 << 20)  # the host got no more than the quota
     assert (out / "weights.bin").read_bytes() == b"w" * 1000 and (out / "before.txt").exists()
     assert not (out / "link").exists() and not (out / "link").is_symlink() and not (out / "fifo").exists()
-    assert "rsilab-run-" not in Path("/proc/self/mountinfo").read_text()  # the staging tmpfs is gone
+    assert str(staging) not in Path("/proc/self/mountinfo").read_text()  # the staging tmpfs is gone
 
 
 def test_every_rlimit_reaches_the_command_set_by_the_launcher_not_a_preexec_fn(tmp_path: Path) -> None:
