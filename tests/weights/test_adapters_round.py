@@ -133,7 +133,7 @@ def test_a_self_that_writes_a_pickle_as_its_adapter_is_refused_unread(tmp_path: 
     [result] = exp.run(1)
     verdict = exp.events("verdict.recorded")[0].payload
     assert verdict["failed_gate"] == "adapter" and "refused unread" in verdict["summary"], verdict["summary"]
-    assert result.outcome == "rejected" and not exp.events("version.deployed")
+    assert result.outcome == "rejected" and exp.deployed()[0] == "v1"
     assert exp.events("proposal.recorded")[0].payload["adapters"] is None
     assert not [e for e in exp.events("assessment.recorded") if e.payload["version"] == "v2"]  # never run either
 
