@@ -30,6 +30,9 @@ llm_app = typer.Typer(help="The configured language model.", no_args_is_help=Tru
 app.add_typer(llm_app, name="llm")
 round_app = typer.Typer(help="Rounds of the experiment.", no_args_is_help=True)
 app.add_typer(round_app, name="round")
+from rsilab.adapters_cli import adapters_app  # noqa: E402
+
+app.add_typer(adapters_app, name="adapters")
 
 console = Console()
 DirOption = Annotated[Optional[Path], typer.Option("--dir", "-C", help="Experiment directory (default: found from here up).")]
