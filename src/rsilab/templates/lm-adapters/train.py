@@ -79,7 +79,9 @@ def generate(tokenizer, model, questions: list[str], greedy: bool) -> list[str]:
         prompts = [data.prompt(tokenizer, q) for q in questions[start:start + settings["batch"]]]
         batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(DEVICE)
         options = {"do_sample": False} if greedy else {"do_sample": True, "temperature": RECIPE["data"]["temperature"], "top_p": 1.0}
-        out = model.generate(**batch, max_new_tokens=settings["max_new_tokens"], pad_token_id=tokenizer.pad_token_id, **options)
+        # Each answer ends at the brace that closes its \boxed{}: a batch stops when every row has answered.
+        out = model.generate(**batch, max_new_tokens=settings["max_new_tokens"], pad_token_id=tokenizer.pad_token_id,
+                             stop_strings=settings["stop_strings"], tokenizer=tokenizer, **options)
         texts += tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
     return texts
 
