@@ -16,6 +16,8 @@ import pytest
 import tomli_w
 
 pytest.importorskip("peft", reason="needs the `lora` extra")
+# Six sandboxed runs of torch + transformers a round: about a minute of CPU, several on a busy machine.
+pytestmark = pytest.mark.timeout(900)
 
 import tiny_lm  # noqa: E402
 
