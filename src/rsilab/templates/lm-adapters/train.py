@@ -41,7 +41,8 @@ def with_adapter(model, path: str | None):
         return model
     with safe_open(path, framework="pt") as handle:
         settings = json.loads(handle.metadata()["lora"])
-        state = {k: handle.get_tensor(k) for k in handle.keys()}
+        # In the base's dtype, so no layer computes in float32 (with an adapter, answering ran ~4x slower).
+        state = {k: handle.get_tensor(k).to(model.dtype) for k in handle.keys()}
     lora = peft.get_peft_model(model, peft.LoraConfig(task_type="CAUSAL_LM", **settings))
     peft.set_peft_model_state_dict(lora, state)
     return lora
