@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WEIGHTS_STAMP := $(VENV)/.weights-installed
 EMBEDDED_STAMP := $(VENV)/.embedded
+INTEROP_STAMP := $(VENV)/.interop-installed
 # A portable llama.cpp build (no -march=native): the same wheel runs on any x86-64 with AVX2.
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
@@ -53,14 +54,20 @@ $(WEIGHTS_STAMP): $(STAMP)
 
 weights: $(WEIGHTS_STAMP)
 
+# Inspect and MLflow, for `rsilab export` and the tests of it (about 35 s from a local index, ~100 packages).
+$(INTEROP_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,inspect,mlflow]'
+	touch $(INTEROP_STAMP)
+
 # A small transformer pushes its own addition frontier, round by round (about ten minutes on 2 cores).
 demo-transformer: $(WEIGHTS_STAMP)
 	$(VENV)/bin/rsilab demo transformer-demo --part transformer --transformer-rounds 10
 
 # pytest exits 5 when it collected nothing: treat that as a failure, never a silent pass.
-# The embedded-model test must run here, not skip: RSILAB_REQUIRE_EMBEDDED makes a missing model fail.
-test: $(STAMP) $(EMBEDDED_STAMP) $(WEIGHTS_STAMP) chromium
-	RSILAB_REQUIRE_EMBEDDED=1 $(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
+# The embedded-model test must run here, not skip: RSILAB_REQUIRE_EMBEDDED makes a missing model fail
+# (and RSILAB_REQUIRE_INTEROP a missing Inspect or MLflow).
+test: $(STAMP) $(EMBEDDED_STAMP) $(WEIGHTS_STAMP) $(INTEROP_STAMP) chromium
+	RSILAB_REQUIRE_EMBEDDED=1 RSILAB_REQUIRE_INTEROP=1 $(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from pathlib import Path
@@ -12,12 +11,14 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from rsilab import views
 from rsilab.errors import ConfigError, RsilabError
 from rsilab.shown import line, shown, visible
 
 if TYPE_CHECKING:
+    from rsilab import views
     from rsilab.experiment import Experiment
+else:  # views (pydantic, rich's renderers) loads on a command's first use: `rsilab --help` stays fast
+    views = type("LazyViews", (), {"__getattr__": lambda _, name: getattr(__import__("rsilab.views").views, name)})()
 
 app = typer.Typer(help="rsilab: controlled recursive self-improvement.", no_args_is_help=True, add_completion=False)
 ledger_app = typer.Typer(help="The hash-chained ledger.", no_args_is_help=True)
@@ -30,8 +31,9 @@ llm_app = typer.Typer(help="The configured language model.", no_args_is_help=Tru
 app.add_typer(llm_app, name="llm")
 round_app = typer.Typer(help="Rounds of the experiment.", no_args_is_help=True)
 app.add_typer(round_app, name="round")
+from rsilab.cli_cluster import cluster_app  # noqa: E402 - its own module: cli.py is near its size limit
+app.add_typer(cluster_app, name="cluster")
 from rsilab.adapters_cli import adapters_app  # noqa: E402
-
 app.add_typer(adapters_app, name="adapters")
 
 console = Console()
@@ -62,6 +64,8 @@ def _experiment(directory: Path | None):  # noqa: ANN202 - lazy import keeps --h
 
 
 def _person(name: str | None) -> str:
+    import getpass
+
     return f"person:{name or getpass.getuser()}"
 
 
@@ -387,6 +391,9 @@ def _llm_config(directory: Path | None):  # noqa: ANN202 - lazy import keeps --h
             return load_config(candidate / CONFIG_FILE).llm
     return LLMConfig()
 
+
+from rsilab.cli_export import export_app  # noqa: E402 - a module of its own; cli.py is near its size limit
+app.add_typer(export_app, name="export")
 
 if __name__ == "__main__":
     main()

@@ -238,6 +238,27 @@ class SearchConfig(Section):
         return {"scripted": 1, "embedded": 2}.get(provider, 4)
 
 
+class ClusterConfig(Section):
+    """Where a round's sandboxed runs happen: this machine, or a Ray cluster (the `cluster` extra)."""
+
+    # local: sandboxes on this machine. ray: each run is a Ray task in the same sandbox on the node it
+    # lands on; the ledger, targets, scoring and the provider with its keys stay on the head.
+    backend: Literal["local", "ray"] = "local"
+    # "auto" (the cluster this machine belongs to), "ray://host:10001" (Ray Client), "host:port" (the
+    # head's GCS); None starts a Ray on this machine for this run alone.
+    address: str | None = None
+    # Tasks of one assessment per sandboxed run; None: one run per assessment. Any backend honours it.
+    tasks_per_shard: int | None = Field(default=None, ge=1)
+    # Tries after the first when a worker or node dies mid-run (not when the self's run fails).
+    max_retries: int = Field(default=3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _address_needs_ray(self) -> ClusterConfig:
+        if self.address is not None and self.backend != "ray":
+            raise ValueError('cluster.address is set but cluster.backend is "local": set backend = "ray" or drop address')
+        return self
+
+
 class WeightsConfig(Section):
     """The weights loop (template "transformer"): assess per length, label, filter, refine."""
 
@@ -275,6 +296,13 @@ class AdaptersConfig(Section):
     seed: int | None = None
 
 
+class TrackingConfig(Section):
+    # An MLflow tracking URI ("file:./mlruns" is relative to the experiment; extra `mlflow`): each
+    # round is logged as it completes, within `timeout_seconds`; what fails is replayed by `rsilab export mlflow`.
+    mlflow: str | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+
+
 class Config(Section):
     experiment: ExperimentConfig = ExperimentConfig()
     self_: SelfConfig = Field(default=SelfConfig(), alias="self")
@@ -284,8 +312,10 @@ class Config(Section):
     gates: GatesConfig = GatesConfig()
     review: ReviewConfig = ReviewConfig()
     search: SearchConfig = SearchConfig()
+    cluster: ClusterConfig = ClusterConfig()
     weights: WeightsConfig = WeightsConfig()
     adapters: AdaptersConfig = AdaptersConfig()
+    tracking: TrackingConfig = TrackingConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -356,4 +386,20 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             llm = llm.model_copy(update={key: base / value})
     if assess.dataset is not None and not assess.dataset.is_absolute():
         assess = assess.model_copy(update={"dataset": base / assess.dataset})
-    return config.model_copy(update={"llm": llm, "assess": assess})
+    if assess.suite.startswith("inspect:"):  # an Inspect task file, like any path here, is relative to rsilab.toml
+        assess = assess.model_copy(update={"suite": _inspect_spec(assess.suite, base)})
+    tracking = config.tracking
+    if tracking.mlflow and tracking.mlflow.startswith("file:") and not tracking.mlflow.startswith("file:/"):
+        tracking = tracking.model_copy(update={"mlflow": (base / tracking.mlflow.removeprefix("file:")).resolve().as_uri()})
+    return config.model_copy(update={"llm": llm, "assess": assess, "tracking": tracking})
+
+
+def _inspect_spec(suite: str, base: Path) -> str:
+    source, at, task = suite.removeprefix("inspect:").partition("@")
+    if source.endswith(".py") and not Path(source).is_absolute():
+        source = str(base / source)
+    # The task file runs in the harness and holds the targets: never where the self can write it.
+    if source.endswith(".py") and Path(source).resolve().is_relative_to((base / "self").resolve()):
+        raise ConfigError(f"assess.suite = {suite!r}: the task file is inside self/, which the self can edit; "
+                          "keep it beside rsilab.toml")
+    return f"inspect:{source}{at}{task}"

@@ -20,10 +20,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from rsilab.assess.metrics import summary
-from rsilab.assess.runner import assess
 from rsilab.assess.splits import draw_tasks
 from rsilab.config import CONFIG_FILE, AssessConfig, Config, load_config
 from rsilab.errors import BudgetExceeded, ConfigError, EditError, RsilabError, StoreError, UntrustedInput
+from rsilab.interop.mlflow_sink import track_round
 from rsilab.llm.base import Provider
 from rsilab.records import Assessment, Decision, Event, Usage
 from rsilab.round.code import CodeRound, start_round
@@ -163,6 +163,7 @@ class Experiment:
         self.ledger.append("round.completed", {"round": number, "candidate": candidates[-1] if candidates else None,
                                                "candidates": candidates, "outcome": "closed", "reason": reason, "by": by})
         report("round", f"round {number} closed: {reason}")
+        track_round(self, number, report)
         return RoundResult(number, candidates[-1] if candidates else None, "closed")
 
     def abandon_round(self, number: int, reason: str, by: str) -> RoundResult:
@@ -205,13 +206,16 @@ class Experiment:
                 on_progress(0, total)
                 shown = lambda done: on_progress(min(done, total), total)  # noqa: E731 - the self's count, capped at the total
             with self._runtime() as runtime:
-                result = assess(version, tasks, split, seed, runtime.runner(tree, "solve", on_progress=shown))
+                context = {"round": None, "version": version, "split": split}
+                result = runtime.assess(version, tasks, split, seed, tree, context, on_progress=shown)
+                shards = runtime.take_shards(context)  # where each run ran, on a cluster
+                runtime.take_violations()  # recorded below, with the assessment
             digest = self.artifacts.put_record(result)
             self.ledger.append(
                 "assessment.recorded",
                 {"round": None, "version": version, "split": split, "seed": seed, "suite": config.suite,
                  "artifact": digest, "summary": summary(result), "run_error": result.run_error,
-                 "violations": list(runtime.violations)},
+                 "violations": list(runtime.violations), **({"shards": shards} if shards else {})},
             )
         return result, digest
 

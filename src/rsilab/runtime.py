@@ -11,6 +11,7 @@ no run's integrity check sees another run's bookkeeping.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import shutil
@@ -23,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rsilab.assess.runner import assess, merge
 from rsilab.config import Config
 from rsilab.errors import BudgetExceeded, ContainmentBreach
 from rsilab.llm.base import Provider
 from rsilab.llm.meter import MeteredProvider
-from rsilab.records import Usage
+from rsilab.records import Assessment, Task, Usage
 from rsilab.rounds import Report
 from rsilab.sandbox.broker import Broker, Budget, Prices
 from rsilab.sandbox.factory import make_sandbox, unsafe_warning
@@ -35,10 +37,11 @@ from rsilab.sandbox.integrity import changed, state_manifest
 from rsilab.sandbox.process import Limits, RunResult, Sandbox
 from rsilab.sandbox.progress import Progress
 from rsilab.sandbox.selfrun import SelfRun, run_self, scratch_copy
-from rsilab.search.executor import LocalExecutor
+from rsilab.search.executor import Executor, LocalExecutor
 
 T = TypeVar("T")
 STATE_DIR = ".rsilab"
+MAX_PLACED = 4096
 
 
 @dataclass(frozen=True)
@@ -57,18 +60,28 @@ class Violation:
     reported: tuple[str, ...] = ()  # the witness's lines, the self's own account: kept, decide nothing
 
 
+def shard_seed(run_seed: int | None, index: int) -> int | None:
+    """Shard `index`'s sampling seed: the run's own for the first (an unsharded run is unchanged)."""
+    if run_seed is None or index == 0:
+        return run_seed
+    return int(hashlib.sha256(f"{run_seed}:shard:{index}".encode()).hexdigest()[:8], 16) % 2**31
+
+
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 class Runtime:
-    def __init__(self, root: Path, meter: MeteredProvider, slots: Sequence[Slot], limits: Limits) -> None:
+    def __init__(self, root: Path, meter: MeteredProvider, slots: Sequence[Slot], limits: Limits,
+                 executor: Executor | None = None, tasks_per_shard: int | None = None) -> None:
         self.root, self.meter, self.limits = root, meter, limits
         self.slots = tuple(slots)
         self._free: queue.Queue[Slot] = queue.Queue()
         for slot in self.slots:
             self._free.put(slot)
-        self.executor = LocalExecutor(len(self.slots))
+        self.executor: Executor = executor or LocalExecutor(len(self.slots))
+        self.tasks_per_shard = tasks_per_shard
+        self._placed: list[tuple[dict[str, Any], str]] = []
         self.scratch = root / STATE_DIR / "scratch"
         self._pending: list[Violation] = []
         self._pending_lock = threading.Lock()
@@ -97,20 +110,57 @@ class Runtime:
     ) -> Callable[[bytes], SelfRun]:
         """A function running `command` of `tree` on a payload in a free slot (any thread may call it)."""
         def run(payload: bytes) -> SelfRun:
-            with self.slot() as slot:
-                result: SelfRun = self.guarded(lambda: run_self(
-                    tree, command, payload, sandbox=slot.sandbox, broker=slot.broker, limits=self.limits,
-                    scratch_root=self.scratch, on_progress=on_progress, seed=seed))
+            result, node = self.guarded(lambda: self._run_self(tree, command, payload, on_progress, seed))
             seen = result.result
             self.violations = list(seen.violations)
-            if (seen.violations or seen.reported) and context is not None:
-                with self._pending_lock:
+            with self._pending_lock:
+                if (seen.violations or seen.reported) and context is not None:
                     self._pending.append(Violation(dict(context), command, tuple(seen.violations), tuple(seen.reported)))
+                if node is not None and context is not None:  # where it ran, for the ledger (a cluster run)
+                    self._placed = [*self._placed[-MAX_PLACED:], (dict(context), node)]  # gate runs are never taken
             if refused := self.meter.refused():  # the run went without calls it needed: its result is not kept
                 raise BudgetExceeded(refused[1])
             return result
 
         return run
+
+    def _run_self(self, tree: dict[str, bytes], command: str, payload: bytes, on_progress: Progress | None,
+                  seed: int | None) -> tuple[SelfRun, str | None]:
+        """One sandboxed run in a free slot here; a cluster runtime runs it on a node and names the node."""
+        with self.slot() as slot:
+            return run_self(tree, command, payload, sandbox=slot.sandbox, broker=slot.broker, limits=self.limits,
+                            scratch_root=self.scratch, on_progress=on_progress, seed=seed), None
+
+    def assess(self, version: str, tasks: Sequence[Task], split: str, seed: int, tree: dict[str, bytes],
+               context: dict[str, Any] | None = None, run_seed: int | None = None,
+               on_progress: Progress | None = None) -> Assessment:
+        """`tree`'s solve on `tasks`, scored here; in shards of `tasks_per_shard` run side by side, merged in order."""
+        size = self.tasks_per_shard or len(tasks) or 1
+        shards = [list(tasks[i:i + size]) for i in range(0, len(tasks), size)] or [[]]
+        if len(shards) == 1:
+            return assess(version, tasks, split, seed, self.runner(tree, "solve", context, on_progress, run_seed))
+        seen: list[list[str]] = [[] for _ in shards]
+
+        def job(index: int) -> Callable[[], Assessment]:
+            shard_context = None if context is None else {**context, "shard": index}
+            run = self.runner(tree, "solve", shard_context, seed=shard_seed(run_seed, index))
+
+            def counted(payload: bytes) -> SelfRun:
+                result = run(payload)
+                seen[index] = list(result.result.violations)
+                return result
+            return lambda: assess(version, shards[index], split, seed, counted)
+
+        parts = self.executor.map([job(i) for i in range(len(shards))])
+        self.violations = [v for found in seen for v in found]
+        return merge(parts)
+
+    def take_shards(self, context: dict[str, Any]) -> list[dict[str, Any]]:
+        """Where each run of `context` ran ({"shard", "node"}), collected since the last call; [] for local runs."""
+        with self._pending_lock:
+            mine = [(c, node) for c, node in self._placed if all(c.get(k) == v for k, v in context.items())]
+            self._placed = [p for p in self._placed if p not in mine]
+        return [{"shard": c.get("shard", 0), "node": node} for c, node in sorted(mine, key=lambda p: p[0].get("shard", 0))]
 
     def map(self, jobs: Sequence[Callable[[], T]]) -> list[T]:
         """Run independent jobs concurrently (at most one per slot); results in the jobs' order."""
@@ -153,20 +203,22 @@ def open_runtime(
     report: Report = _quiet,
 ) -> Iterator[Runtime]:
     """Start the provider, `workers` brokers and their sandboxes; stop them all on exit."""
+    if config.cluster.backend == "ray":  # lazy: Ray is an extra, and slow to import
+        from rsilab.cluster.executor import open_ray_runtime
+
+        with open_ray_runtime(root, config, provider=provider, spent_before=spent_before, workers=workers,
+                              report=report) as runtime:
+            yield runtime
+        return
     from rsilab.llm.factory import make_provider  # lazy: provider SDKs are slow to import
 
     socket_dir = Path(tempfile.mkdtemp(prefix="rsilab-"))  # short path: unix socket paths are limited to 108 bytes
     llm, box = config.llm, config.sandbox
-    budget = Budget(llm.budget.max_calls, llm.budget.max_tokens, llm.budget.max_dollars, llm.budget.max_tokens_per_call)
-    price = llm.price()
+    budget, prices, limits = run_settings(config)
     # Round and experiment budgets are kept here, across all workers; each broker keeps its run's budget.
-    meter = MeteredProvider(provider or make_provider(llm), price, {"round": llm.round_budget, "experiment": llm.experiment_budget})
+    meter = MeteredProvider(provider or make_provider(llm), llm.price(), {"round": llm.round_budget, "experiment": llm.experiment_budget})
     meter.preload("experiment", spent_before)
-    limits = Limits(box.cpu_seconds, box.memory_mb, box.file_size_mb, box.open_files, box.processes, box.wall_seconds)
-    if warning := unsafe_warning(box.backend):
-        warnings.warn(warning, stacklevel=3)
-        report("sandbox", warning)
-    prices = Prices(price.dollars_per_million_in, price.dollars_per_million_out)
+    warn_if_unsafe(config, report)
     try:
         with ExitStack() as stack:
             slots = []
@@ -174,6 +226,21 @@ def open_runtime(
                 broker = stack.enter_context(Broker(meter, socket_dir / f"llm{index}.sock", budget=budget, prices=prices))
                 sandbox = make_sandbox(box, llm_socket=broker.socket_path, protected=config.self_.protected)
                 slots.append(Slot(broker, sandbox))
-            yield Runtime(root, meter, slots, limits)
+            yield Runtime(root, meter, slots, limits, tasks_per_shard=config.cluster.tasks_per_shard)
     finally:
         shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def run_settings(config: Config) -> tuple[Budget, Prices, Limits]:
+    """Each run's LLM budget and prices (kept by its broker) and its sandbox limits."""
+    llm, box = config.llm, config.sandbox
+    budget = Budget(llm.budget.max_calls, llm.budget.max_tokens, llm.budget.max_dollars, llm.budget.max_tokens_per_call)
+    price = llm.price()
+    limits = Limits(box.cpu_seconds, box.memory_mb, box.file_size_mb, box.open_files, box.processes, box.wall_seconds)
+    return budget, Prices(price.dollars_per_million_in, price.dollars_per_million_out), limits
+
+
+def warn_if_unsafe(config: Config, report: Report) -> None:
+    if warning := unsafe_warning(config.sandbox.backend):
+        warnings.warn(warning, stacklevel=4)
+        report("sandbox", warning)

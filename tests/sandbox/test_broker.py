@@ -278,6 +278,9 @@ def test_malformed_json_is_400_and_the_server_still_serves(serve: Callable[..., 
         b'{"messages": [{"role": "user", "content": ["parts"]}]}',
         b'{"messages": [{"role": "user", "content": "x"}], "max_tokens": "lots"}',
         b'{"messages": [{"role": "user", "content": "x"}], "stream": true}',
+        b'{"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # nested past any parser's stack
+        b'{"messages": [{"role": "user", "content": "x"}], "max_tokens": 1' + b"0" * 5000 + b"}",
+        b'{"messages": [{"role": "user", "content": "x"}], "temperature": NaN}',
     ],
 )
 def test_request_of_the_wrong_shape_is_400_and_never_reaches_the_provider(

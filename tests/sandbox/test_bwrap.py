@@ -95,3 +95,15 @@ def test_output_directories_count_against_the_disk_quota_and_only_regular_files_
     assert (out / "weights.bin").read_bytes() == b"w" * 1000 and (out / "before.txt").exists()
     assert not (out / "link").exists() and not (out / "link").is_symlink() and not (out / "fifo").exists()
     assert "rsilab-run-" not in Path("/proc/self/mountinfo").read_text()  # the staging tmpfs is gone
+
+
+def test_every_rlimit_reaches_the_command_set_by_the_launcher_not_a_preexec_fn(tmp_path: Path) -> None:
+    limits = Limits(cpu_seconds=7, memory_mb=512, file_size_mb=5, open_files=99, processes=33, wall_seconds=30)
+    result = BwrapSandbox().run(["cat", "/proc/self/limits"], tmp_path, limits=limits)
+    seen = {line[:26].strip(): line[26:].split()[:2] for line in result.stdout.splitlines()[1:]}
+    assert seen["Max cpu time"] == ["7", "8"]
+    assert seen["Max address space"] == [str(512 << 20)] * 2
+    assert seen["Max file size"] == [str(5 << 20)] * 2
+    assert seen["Max open files"] == ["99", "99"]
+    assert seen["Max core file size"] == ["0", "0"]
+    assert seen["Max processes"] == ["33", "33"]

@@ -158,3 +158,23 @@ def merge(parts: Sequence[Assessment]) -> Assessment:
         cpu_seconds=sum(p.cpu_seconds for p in parts),
         run_error="; ".join(errors) or None,
     )
+
+
+def split_run(both: Assessment, first: int, splits: tuple[str, str]) -> tuple[Assessment, Assessment]:
+    """Two assessments from one run on two task lists (the first `first` outcomes, then the rest).
+
+    Calls the broker attributed to a task go with that task's part; the rest (untagged calls,
+    dollars) stay with the first part, so a budget checked on it never sees less than was spent.
+    """
+    head, tail = both.outcomes[:first], both.outcomes[first:]
+    tail_usage = Usage()
+    for o in tail:
+        tail_usage = tail_usage + o.usage
+    u = both.usage
+    head_usage = Usage(calls=max(0, u.calls - tail_usage.calls), tokens_in=max(0, u.tokens_in - tail_usage.tokens_in),
+                       tokens_out=max(0, u.tokens_out - tail_usage.tokens_out), dollars=u.dollars)
+    common = {"version": both.version, "seed": both.seed, "wall_seconds": both.wall_seconds,
+              "cpu_seconds": both.cpu_seconds, "run_error": both.run_error}
+    return (Assessment(split=splits[0], outcomes=head, usage=head_usage, **common),
+            Assessment(split=splits[1], outcomes=tail, usage=tail_usage, **common))
+

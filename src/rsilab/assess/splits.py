@@ -3,7 +3,7 @@
 Procedural suites draw each split at its own seed (the round's dev seed; a fresh
 held-out seed), and two seeds can still make the same question by chance, so a
 held-out draw skips every question in `exclude`: the dev questions a proposer may have
-seen. A JSONL dataset is split by question instead (see suites/jsonl.py).
+seen. A JSONL dataset (or an Inspect task's) is split by question instead (see suites/jsonl.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from rsilab.assess.suites import jsonl
-from rsilab.assess.tasks import DATASET_SUITE, generate
+from rsilab.assess.tasks import DATASET_SUITE, INSPECT_PREFIX, generate
 from rsilab.config import AssessConfig
 from rsilab.errors import ConfigError, RsilabError
 from rsilab.records import Task
@@ -25,6 +25,10 @@ def draw_tasks(config: AssessConfig, split: str, n: int, seed: int, exclude: Col
         if config.dataset is None:
             raise ConfigError('assess.suite = "jsonl" needs assess.dataset = "path/to/tasks.jsonl"')
         return jsonl.sample(jsonl.load(config.dataset), split, n, seed, config.dev_fraction, exclude)
+    if config.suite.startswith(INSPECT_PREFIX):  # an Inspect task's dataset: split by question like a JSONL file
+        from rsilab.interop.inspect_suite import load_tasks
+
+        return jsonl.sample(load_tasks(config.suite.removeprefix(INSPECT_PREFIX)), split, n, seed, config.dev_fraction, exclude)
     excluded = frozenset(exclude)
     wanted = n
     for _ in range(_MAX_DOUBLINGS + 1):

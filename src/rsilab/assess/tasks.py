@@ -5,7 +5,8 @@ always gives the same tasks, and a new seed gives fresh ones (held-out rounds).
 
 Suites by name: `arithmetic` (below; the template's default), `addition` (digit-length
 knob), `reasoning` (the reasoning-gym mix), `rg:NAME` (one reasoning-gym family) and
-`jsonl` (a user's file, drawn by rsilab.assess.splits).
+`jsonl` (a user's file, drawn by rsilab.assess.splits) and `inspect:PATH[@TASK]` or
+`inspect:MODULE@TASK` (an Inspect task's dataset, rsilab.interop.inspect_suite; extra `inspect`).
 """
 
 from __future__ import annotations
@@ -53,21 +54,24 @@ def _expression(rng: random.Random, difficulty: int) -> str:
 SUITES: dict[str, Suite] = {"arithmetic": arithmetic, "addition": addition, "reasoning": reasoning}
 FAMILY_PREFIX = "rg:"  # `rg:NAME`: one reasoning-gym family
 DATASET_SUITE = "jsonl"  # a user's JSONL file (assess.dataset), split by question
+INSPECT_PREFIX = "inspect:"  # `inspect:PATH[@TASK]`: an Inspect task's dataset, split by question
 
 
 def check_name(suite: str) -> str:
     """The suite name if it is one we know, else ConfigError listing the choices."""
-    if suite in SUITES or suite == DATASET_SUITE or (suite.startswith(FAMILY_PREFIX) and len(suite) > len(FAMILY_PREFIX)):
+    if suite in SUITES or suite == DATASET_SUITE or any(
+            suite.startswith(prefix) and len(suite) > len(prefix) for prefix in (FAMILY_PREFIX, INSPECT_PREFIX)):
         return suite
     raise ConfigError(f"unknown task suite {suite!r}: choose one of {', '.join(sorted(SUITES))}, "
-                      f"{DATASET_SUITE} (with assess.dataset) or {FAMILY_PREFIX}NAME (a reasoning-gym family)")
+                      f"{DATASET_SUITE} (with assess.dataset), {FAMILY_PREFIX}NAME (a reasoning-gym family) "
+                      f"or {INSPECT_PREFIX}PATH[@TASK] (an Inspect task's dataset)")
 
 
 def generate(suite: str, n: int, seed: int, difficulties: Sequence[int]) -> list[Task]:
     if suite.startswith(FAMILY_PREFIX):
         return family_suite(suite.removeprefix(FAMILY_PREFIX))(n, seed, difficulties)
-    if suite == DATASET_SUITE:
-        raise ConfigError("the jsonl suite draws from a file: use rsilab.assess.splits.draw_tasks")
+    if suite == DATASET_SUITE or suite.startswith(INSPECT_PREFIX):
+        raise ConfigError(f"the {suite} suite draws from a dataset: use rsilab.assess.splits.draw_tasks")
     try:
         make = SUITES[suite]
     except KeyError:

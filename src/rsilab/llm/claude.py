@@ -12,6 +12,7 @@ from typing import Any
 
 from rsilab.errors import ProviderError
 from rsilab.llm.base import ChatRequest, Completion
+from rsilab.llm.lazy_sdk import LazySDK
 from rsilab.llm.sdk_errors import translate
 
 DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
@@ -30,17 +31,13 @@ class AnthropicProvider:
         timeout_seconds: float = 120.0,
         default_max_tokens: int = 1024,
     ) -> None:
-        try:
-            import anthropic
-        except ImportError:
-            raise ProviderError("provider 'anthropic' needs the anthropic SDK: pip install 'rsilab[anthropic]'") from None
         variable = api_key_env or DEFAULT_KEY_ENV
         key = os.environ.get(variable)
         if not key:
             raise ProviderError(f"no API key: set {variable} in the environment of the harness")
         self.secrets = (key,)  # the broker scrubs these values from all it returns to the self
-        self._sdk = anthropic
-        self._client = anthropic.Anthropic(api_key=key, base_url=base_url, timeout=timeout_seconds, max_retries=0)
+        self._lazy = LazySDK("anthropic", "provider 'anthropic' needs the anthropic SDK: pip install 'rsilab[anthropic]'",
+                             lambda sdk: sdk.Anthropic(api_key=key, base_url=base_url, timeout=timeout_seconds, max_retries=0))
         self.model = model
         self.where = base_url or "api.anthropic.com"
         self.timeout_seconds = timeout_seconds
@@ -60,10 +57,11 @@ class AnthropicProvider:
             params["system"] = system
         if request.stop:
             params["stop_sequences"] = list(request.stop)
+        client, sdk = self._lazy.client(), self._lazy.sdk
         try:
-            message = self._client.messages.create(**params)
-        except self._sdk.AnthropicError as e:
-            raise translate(e, self._sdk, self.name, self.where, self.timeout_seconds) from e
+            message = client.messages.create(**params)
+        except sdk.AnthropicError as e:
+            raise translate(e, sdk, self.name, self.where, self.timeout_seconds) from e
         text = "".join(block.text for block in message.content if getattr(block, "type", None) == "text")
         return Completion(
             text=text,

@@ -1,6 +1,6 @@
 """Any server that speaks OpenAI's chat-completions API: OpenAI, vLLM, SGLang, Ollama, llama.cpp server.
 
-Uses the official `openai` SDK (extra `openai`), imported when the provider is made.
+Uses the official `openai` SDK (extra `openai`), imported in the background when the provider is made.
 The key is read from the harness's environment, never from a file, and only here.
 """
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from rsilab.errors import ProviderError
 from rsilab.llm.base import ChatRequest, Completion
+from rsilab.llm.lazy_sdk import LazySDK
 from rsilab.llm.sdk_errors import translate
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -28,18 +29,14 @@ class OpenAICompatibleProvider:
         timeout_seconds: float = 120.0,
         default_max_tokens: int = 1024,
     ) -> None:
-        try:
-            import openai
-        except ImportError:
-            raise ProviderError("provider 'openai-compatible' needs the openai SDK: pip install 'rsilab[openai]'") from None
         key = os.environ.get(api_key_env or DEFAULT_KEY_ENV)
         if not key:
             if base_url is None or api_key_env is not None:
                 raise ProviderError(f"no API key: set {api_key_env or DEFAULT_KEY_ENV} in the environment of the harness")
             key = "not-needed"  # local servers (vLLM, Ollama, llama.cpp) usually take no key, but the SDK wants one
         self.secrets = (key,) if key != "not-needed" else ()  # scrubbed by value from all the broker returns
-        self._sdk = openai
-        self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout_seconds, max_retries=0)
+        self._lazy = LazySDK("openai", "provider 'openai-compatible' needs the openai SDK: pip install 'rsilab[openai]'",
+                             lambda sdk: sdk.OpenAI(api_key=key, base_url=base_url, timeout=timeout_seconds, max_retries=0))
         self.model = model
         self.where = base_url or "api.openai.com"
         self.timeout_seconds = timeout_seconds
@@ -58,10 +55,11 @@ class OpenAICompatibleProvider:
             params["top_p"] = request.top_p
         if request.seed is not None:  # honoured by OpenAI (best effort), vLLM, SGLang, llama.cpp server
             params["seed"] = request.seed
+        client, sdk = self._lazy.client(), self._lazy.sdk
         try:
-            response = self._client.chat.completions.create(**params)
-        except self._sdk.OpenAIError as e:
-            raise translate(e, self._sdk, self.name, self.where, self.timeout_seconds) from e
+            response = client.chat.completions.create(**params)
+        except sdk.OpenAIError as e:
+            raise translate(e, sdk, self.name, self.where, self.timeout_seconds) from e
         if not response.choices:
             raise ProviderError(f"{self.name} at {self.where} answered with no choices")
         choice = response.choices[0]

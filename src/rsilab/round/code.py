@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rsilab.assess.runner import assess, unassessable
+from rsilab.assess.runner import unassessable
 from rsilab.assess.splits import draw_tasks
 from rsilab.assess.weakness import weakness_report
 from rsilab.propose.stage import propose
 from rsilab.errors import RoundClosed
+from rsilab.interop.mlflow_sink import track_round
 from rsilab.records import Assessment, Decision, Proposal, Task
 from rsilab.review.policy import decide
 from rsilab.round.judging import Candidate, Judge, run_seed
@@ -116,6 +117,7 @@ class CodeRound:
         self.state.ledger.append("round.completed", {
             "round": self.number, "candidate": shown, "candidates": [c.version for c in candidates],
             "outcome": outcome, "usage": self.runtime.meter.usage("round").model_dump(), **extra})
+        track_round(self.state, self.number, self.report)  # bounded; a tracking failure never fails the round
         return RoundResult(self.number, shown, outcome)
 
     def close(self, reason: str, candidates: list[Candidate]) -> RoundResult:
@@ -136,10 +138,10 @@ class CodeRound:
         self.report("assess", f"{self.parent} answers {len(tasks)} dev tasks in the sandbox")
         context = {"round": self.number, "version": self.parent, "split": "dev"}
         seed = self.rnd["dev_seed"]
-        runner = self.runtime.runner(self.parent_tree, "solve", context, seed=run_seed(seed, self.parent, "dev"))
-        result = assess(self.parent, tasks, "dev", seed, runner)
+        result = self.runtime.assess(self.parent, tasks, "dev", seed, self.parent_tree, context,
+                                     run_seed(seed, self.parent, "dev"))
         self.records.flush_violations(self.runtime)
-        figures = self.records.record_assessment(result)
+        figures = self.records.record_assessment(result, shards=self.runtime.take_shards(context))
         self.report("assess", f"{self.parent} dev: {result.correct}/{result.n} correct, {figures['tokens']} tokens"
                     + (f" — {result.run_error}" if result.run_error else ""))
         return result
@@ -233,8 +235,7 @@ class CodeRound:
             return found
         self.report("assess", f"{version} answers {len(tasks)} canary tasks in the sandbox")
         context = {"round": self.number, "version": version, "split": "canary"}
-        runner = self.runtime.runner(tree, "solve", context, seed=run_seed(seed, version, "canary"))
-        result = assess(version, tasks, "canary", seed, runner)
+        result = self.runtime.assess(version, tasks, "canary", seed, tree, context, run_seed(seed, version, "canary"))
         self.records.flush_violations(self.runtime)
-        self.records.record_assessment(result)
+        self.records.record_assessment(result, shards=self.runtime.take_shards(context))
         return result

@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rsilab.assess.runner import assess, merge, unassessable
+from rsilab.assess.runner import assess, merge, split_run, unassessable
 from rsilab.assess.splits import draw_tasks
 from rsilab.config import BenchmarkGateConfig
 from rsilab.errors import RoundClosed
@@ -63,8 +63,7 @@ class Judge:
         live = self._sandboxed(live)
         for version, result in self._benchmark(live, ranked_pool=[c for c in candidates if c.tree is not None]).items():
             self._passed(version, result)
-        for c in open_:
-            verdicts[c.version] = self.records.record_verdict(c.version, self.gates[c.version])
+        verdicts.update(self.records.record_verdicts({c.version: self.gates[c.version] for c in open_}))
         return verdicts
 
     # ---- the gates ------------------------------------------------------------------------
@@ -90,11 +89,13 @@ class Judge:
         alignment = load_alignment(self.parent_tree)  # protected, so every candidate's is the same
 
         def checks(c: Candidate) -> Callable[[], tuple[Assessment, Assessment | None]]:
+            # One sandbox run (recorded as the smoke run) for both: the same version, neither's output
+            # shown to the improver. The probes come after the smoke tasks, under ids that say nothing.
             def job() -> tuple[Assessment, Assessment | None]:
-                smoke = assess(c.version, smoke_tasks, "smoke", rnd["smoke_seed"], self._runner(c, "smoke"))
-                if not gates.contract(smoke).passed:
-                    return smoke, None
-                return smoke, assess(c.version, alignment.probes, "probes", 0, self._runner(c, "probes"))
+                both = assess(c.version, [*smoke_tasks, *alignment.probes], "smoke+probes", rnd["smoke_seed"],
+                              self._runner(c, "smoke"))
+                smoke, probes = split_run(both, len(smoke_tasks), ("smoke", "probes"))
+                return smoke, probes if gates.contract(smoke).passed else None
             return job
 
         results = self.runtime.map([checks(c) for c in live])
@@ -215,6 +216,8 @@ class Judge:
         futile: dict[str, GateResult] = {}
         for stage, chunk in stages:
             running = [c for c in live if c.version not in futile]
+            if not running:  # every candidate stopped at stage one: the deployed version's stage two would judge none
+                break
             runs = [(self.deployed, self.deployed_tree)] + [(c.version, c.tree or {}) for c in running]
             found = self._assessments(split, stage, seed, chunk, runs)
             if why := unassessable(found[self.deployed]):  # no benchmark without the deployed version's answers
@@ -239,13 +242,14 @@ class Judge:
 
         def job(version: str, tree: Tree) -> Callable[[], Assessment]:
             context = {"round": number, "version": version, "split": split, "stage": stage}
-            runner = self.runtime.runner(tree, "solve", context, seed=run_seed(seed, version, split, stage))
-            return lambda: assess(version, tasks, split, seed, runner)
+            return lambda: self.runtime.assess(version, tasks, split, seed, tree, context,
+                                               run_seed(seed, version, split, stage))
 
         done = self.runtime.map([job(v, tree) for v, tree in todo])
         self.records.flush_violations(self.runtime)
-        for result in done:
-            figures = self.records.record_assessment(result, stage)
+        shards = [self.runtime.take_shards({"round": number, "version": r.version, "split": split, "stage": stage})
+                  for r in done]
+        for result, figures in zip(done, self.records.record_assessments(done, stage, shards)):
             found[result.version] = result
             self.report("assess", f"{result.version} {split} (stage {stage}): {result.correct}/{result.n} correct, "
                         f"{figures['tokens']} tokens" + (f" — {result.run_error}" if result.run_error else ""))

@@ -30,24 +30,32 @@ class RoundRecords:
                 return self.state.artifacts.get_record(p["artifact"], Assessment)
         return None
 
-    def record_assessment(self, result: Assessment, stage: int | None = None) -> dict[str, Any]:
-        digest = self.state.artifacts.put_record(result)
-        figures = summary(result)
-        self.state.ledger.append(
+    def record_assessment(self, result: Assessment, stage: int | None = None,
+                          shards: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+        return self.record_assessments([result], stage, [shards])[0]
+
+    def record_assessments(self, results: Sequence[Assessment], stage: int | None = None,
+                           shards: Sequence[Sequence[dict[str, Any]]] = ()) -> list[dict[str, Any]]:
+        """A batch's assessments: their artifacts, then their events in one ledger transaction.
+        `shards[i]`: where each run of result i ran on a cluster ({"shard", "node"}); none for a local run."""
+        figures = [summary(r) for r in results]
+        where = list(shards) + [()] * (len(results) - len(shards))
+        self.state.ledger.append_many([(
             "assessment.recorded",
-            {"round": self.number, "version": result.version, "split": result.split, "stage": stage,
-             "seed": result.seed, "artifact": digest, "summary": figures, "run_error": result.run_error},
-        )
+            {"round": self.number, "version": r.version, "split": r.split, "stage": stage, "seed": r.seed,
+             "artifact": self.state.artifacts.put_record(r), "summary": f, "run_error": r.run_error,
+             **({"shards": list(w)} if w else {})})
+            for r, f, w in zip(results, figures, where)])
         return figures
 
     # ---- containment ----------------------------------------------------------------------
 
     def flush_violations(self, runtime: Runtime) -> None:
         """Write the containment events the runtime collected from its runs (on this thread only)."""
-        for found in runtime.take_violations():
-            self.state.ledger.append("sandbox.violation", {**found.context, "command": found.command,
-                                                           "violations": list(found.violations),
-                                                           "self_reported": list(found.reported)})
+        self.state.ledger.append_many([
+            ("sandbox.violation", {**found.context, "command": found.command, "violations": list(found.violations),
+                                   "self_reported": list(found.reported)})
+            for found in runtime.take_violations()])
 
     def violations_of(self, version: str) -> list[str]:
         """Every containment event of `version`'s runs in this round (so a resumed round keeps them)."""
@@ -65,20 +73,21 @@ class RoundRecords:
                 return self.state.artifacts.get_record(p["artifact"], Verdict)
         return None
 
-    def record_verdict(self, version: str, results: Sequence[GateResult]) -> Verdict:
-        violations = self.violations_of(version)
-        verdict = Verdict(version=version, gates=tuple(results), violations=tuple(violations))
-        digest = self.state.artifacts.put_record(verdict)
-        failed = verdict.failed_gate
-        self.state.ledger.append(
-            "verdict.recorded",
-            {"round": self.number, "version": version, "passed": verdict.passed, "artifact": digest,
-             "failed_gate": failed.name if failed else None,
-             "summary": failed.summary if failed else results[-1].summary,
-             "gates": [{"name": g.name, "passed": g.passed, "summary": g.summary} for g in results],
-             "violations": list(verdict.violations)},
-        )
-        return verdict
+    def record_verdicts(self, gates: dict[str, Sequence[GateResult]]) -> dict[str, Verdict]:
+        """Each candidate's verdict: the artifacts, then the events in one ledger transaction."""
+        verdicts = {v: Verdict(version=v, gates=tuple(results), violations=tuple(self.violations_of(v)))
+                    for v, results in gates.items()}
+        events = []
+        for version, verdict in verdicts.items():
+            failed, results = verdict.failed_gate, verdict.gates
+            events.append(("verdict.recorded", {
+                "round": self.number, "version": version, "passed": verdict.passed,
+                "artifact": self.state.artifacts.put_record(verdict), "failed_gate": failed.name if failed else None,
+                "summary": failed.summary if failed else results[-1].summary,
+                "gates": [{"name": g.name, "passed": g.passed, "summary": g.summary} for g in results],
+                "violations": list(verdict.violations)}))
+        self.state.ledger.append_many(events)
+        return verdicts
 
 
 def dev_questions(state: ExperimentState, up_to_round: int | None = None) -> frozenset[str]:

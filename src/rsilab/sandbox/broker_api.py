@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any
 
+from rsilab.errors import UntrustedInput
 from rsilab.llm.base import ChatMessage, ChatRequest, Completion
+from rsilab.untrusted import read_json
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
@@ -29,10 +30,10 @@ def parse_chat(body: bytes) -> ChatRequest:
     def bad(message: str) -> ApiError:
         return ApiError(400, "invalid_request_error", message)
 
-    try:
-        data = json.loads(body)
-    except ValueError as e:  # includes bad UTF-8
-        raise bad(f"request body is not valid JSON: {e}") from None
+    try:  # bounded like every reader of self-written bytes: depth, number length, UTF-8
+        data = read_json(body, what="request body", max_bytes=max(len(body), 1))
+    except UntrustedInput as e:
+        raise bad(str(e)) from None
     if not isinstance(data, dict):
         raise bad("request body must be a JSON object")
     messages = data.get("messages")

@@ -41,9 +41,10 @@ from pathlib import Path
 
 from rsilab.errors import SandboxError
 from rsilab.sandbox.cgroup import RunCgroup
+from rsilab.sandbox.launcher import launcher as _launcher
 from rsilab.sandbox.process import Limits, RunResult, _kill_tree, _rlimits, _tail, _violations, _wait_for_exit, checked_command
 from rsilab.sandbox.interpreter import base_interpreter, clean_relative, harness_site_dirs, site_dirs
-from rsilab.sandbox.netns import NetworkNamespace
+from rsilab.sandbox.netns import NamespaceSupply
 from rsilab.sandbox.outputs import OutputQuota
 from rsilab.sandbox.uids import UidLease
 from rsilab.sandbox.syscalls import compiled_filter, seccomp_problem
@@ -109,6 +110,7 @@ class BwrapSandbox:
         if (problem := seccomp_problem()) is not None:
             raise SandboxError(f"{problem}, or choose another sandbox.backend")
         self._seccomp = compiled_filter(unix_sockets_only=False)  # the network namespace has no way out anyway
+        self._namespaces = NamespaceSupply()
 
     def run(
         self,
@@ -125,7 +127,7 @@ class BwrapSandbox:
         fds: list[int] = []  # handed to bwrap
         kept: list[int] = []  # the harness's alone
         cgroup = RunCgroup.create(limits.processes) if self.as_root else None
-        netns = NetworkNamespace.create() if self.as_root else None
+        netns = self._namespaces.take() if self.as_root else None
         lease = UidLease.take(self.settings.uid, self.settings.uid_pool) if self.as_root else None
         quota: OutputQuota | None = None
         try:
@@ -183,6 +185,7 @@ class BwrapSandbox:
 
     def _spawn(self, full: list[str], outdir: Path, limits: Limits, fds: list[int], cgroup: RunCgroup | None) -> RunResult:
         rlimits = _rlimits(limits)
+        launcher = _launcher(rlimits, cgroup)
 
         def before_exec() -> None:
             # Between fork and exec: raw syscalls only (the broker runs in another thread).
@@ -194,14 +197,19 @@ class BwrapSandbox:
         with open(outdir / "stdout", "wb") as out, open(outdir / "stderr", "wb") as err:
             start = time.monotonic()
             try:
+                # Without a preexec_fn Popen can vfork: a fork of the large harness costs tens of ms.
                 proc = subprocess.Popen(
-                    full, cwd="/", env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                    start_new_session=True, preexec_fn=before_exec, pass_fds=fds, close_fds=True,
+                    [*launcher, *full] if launcher else full, cwd="/", env={"PATH": "/usr/bin:/bin"},
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+                    preexec_fn=None if launcher else before_exec, pass_fds=fds, close_fds=True,
                 )
             except (OSError, subprocess.SubprocessError) as e:
                 raise SandboxError(f"cannot start bwrap: {e}") from e
             timed_out = not _wait_for_exit(proc.pid, start + limits.wall_seconds)
-            _kill_tree(proc.pid)  # bwrap dies, its pid namespace with it (--die-with-parent)
+            if cgroup is not None:
+                cgroup.kill_all()  # every process of the run is in it, bwrap too (--die-with-parent)
+            else:
+                _kill_tree(proc.pid)  # bwrap dies, its pid namespace with it (--die-with-parent)
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.monotonic() - start
             proc.returncode = os.waitstatus_to_exitcode(status)

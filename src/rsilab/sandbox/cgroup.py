@@ -48,6 +48,11 @@ class RunCgroup:
             return None
         return group
 
+    @property
+    def procs_files(self) -> tuple[str, ...]:
+        """The `cgroup.procs` files a process writes "0" into to join (a launcher does, before exec)."""
+        return tuple(self._procs)
+
     def join_fn(self) -> None:
         """Move the calling process in. Called between fork and exec: only raw syscalls."""
         for procs in self._procs:

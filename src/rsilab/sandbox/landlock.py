@@ -186,11 +186,12 @@ class LandlockSandbox:
             except (OSError, subprocess.SubprocessError) as e:
                 raise SandboxError(f"cannot start {argv[0]!r} in the landlock sandbox: {e}") from e
             timed_out = not _wait_for_exit(proc.pid, start + limits.wall_seconds)
-            _kill_tree(proc.pid)
             if cgroup is not None:
-                cgroup.kill_all()
-            elif uid is not None:
-                _kill_everything_of(uid)  # no pid namespace: end every process of the sandbox's uid
+                cgroup.kill_all()  # every process of the run is in it: no /proc scan needed
+            else:
+                _kill_tree(proc.pid)
+                if uid is not None:
+                    _kill_everything_of(uid)  # no pid namespace: end every process of the sandbox's uid
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.monotonic() - start
             proc.returncode = os.waitstatus_to_exitcode(status)

@@ -14,9 +14,12 @@ Needs root (nsenter, and bringing loopback up); elsewhere `NetworkNamespace.crea
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
+import threading
+import weakref
 from pathlib import Path
 
 # Runs in the new namespace: bring loopback up (SIOCSIFFLAGS, IFF_UP|IFF_LOOPBACK), say so, wait for EOF.
@@ -26,6 +29,8 @@ fcntl.ioctl(socket.socket(), 0x8914, struct.pack("16sH", b"lo", 0x1 | 0x8))
 sys.stdout.write("up\\n"); sys.stdout.flush()
 sys.stdin.read()
 """
+# The same in a shell with iproute2 where it is installed: ~2 ms to start instead of a Python's ~20-50 ms.
+_SHELL_HOLDER = '{ip} link set lo up || exit 1; echo up; read _'
 _IPV4 = ("OutRequests", "OutNoRoutes")
 _IPV6 = ("Ip6OutRequests", "Ip6OutNoRoutes")
 
@@ -42,8 +47,11 @@ class NetworkNamespace:
         unshare, nsenter = shutil.which("unshare"), shutil.which("nsenter")
         if os.geteuid() != 0 or unshare is None or nsenter is None:
             return None
+        ip = shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin:/bin")
+        holder_argv = (["/bin/sh", "-c", _SHELL_HOLDER.format(ip=shlex.quote(ip))] if ip
+                       else [sys.executable, "-I", "-S", "-c", _HOLDER])
         holder = subprocess.Popen(
-            [unshare, "--net", "--", sys.executable, "-I", "-S", "-c", _HOLDER],
+            [unshare, "--net", "--", *holder_argv],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             env={"PATH": "/usr/bin:/bin"}, start_new_session=True,
         )
@@ -70,6 +78,43 @@ class NetworkNamespace:
         for stream in (self._holder.stdin, self._holder.stdout):
             if stream is not None:
                 stream.close()
+
+
+class NamespaceSupply:
+    """Fresh namespaces one ahead: the next run's is made in the background while this one runs.
+
+    Each namespace still serves exactly one run (its counters are that run's evidence); only the
+    ~5-20 ms of making it leave the start of a run. A spare left at exit is closed then.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._making: threading.Thread | None = None
+        self._made: list[NetworkNamespace | None] = []
+        self._finalizer = weakref.finalize(self, _close_spares, self._made)
+
+    def take(self) -> NetworkNamespace | None:
+        """A namespace no run has used (made now if no spare is ready), and the next one started."""
+        with self._lock:
+            making, self._making = self._making, None
+        if making is not None:
+            making.join()
+        spare = self._made.pop() if self._made else None
+        namespace = spare or NetworkNamespace.create()
+        if namespace is not None:
+            thread = threading.Thread(target=lambda: self._made.append(NetworkNamespace.create()), daemon=True,
+                                      name="rsilab-netns")
+            with self._lock:
+                self._making = thread
+            thread.start()
+        return namespace
+
+
+def _close_spares(made: list[NetworkNamespace | None]) -> None:
+    for namespace in made:
+        if namespace is not None:
+            namespace.close()
+    made.clear()
 
 
 def _snmp_total(text: str, fields: tuple[str, ...]) -> int:

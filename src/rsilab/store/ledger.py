@@ -23,7 +23,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,44 +103,52 @@ class Ledger:
     # -- writing ---------------------------------------------------------------
 
     def append(self, kind: str, payload: dict[str, Any]) -> Event:
-        if not isinstance(kind, str) or not kind:
-            raise LedgerError(f"event kind must be a non-empty string, got {kind!r}")
-        if not isinstance(payload, dict):
-            raise LedgerError(f"event payload must be a dict, got {type(payload).__name__}")
-        try:
-            text = canonical_json(payload)
-        except (TypeError, ValueError) as e:
-            raise LedgerError(f"event payload is not JSON-serialisable: {e}") from e
-        # Hash what will be read back (e.g. tuples become lists), so the event we return
-        # equals the one events() returns.
-        stored = json.loads(text)
+        [event] = self.append_many([(kind, payload)])
+        return event
+
+    def append_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[Event]:
+        """Append events in order in one transaction: all of them or none.
+
+        One event: commit, then the head. Several: the head first names the batch's last event
+        as pending, then the commit, then the head moves to it. A crash between leaves either
+        no event of the batch or all of them, and `verify` accepts exactly those two states, so
+        no more than the single event of a plain append can ever stand past a settled head.
+        """
+        staged = [(kind, _stored(kind, payload)) for kind, payload in items]
+        if not staged:
+            return []
         with self._lock, self._flock():
             conn = self._connection()
+            events: list[Event] = []
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     tail_seq, prev = self._tail(conn)
-                    seq = tail_seq + 1
-                    ts = time.time()
-                    digest = event_hash(seq, ts, kind, stored, prev)
-                    conn.execute(
-                        f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                        (seq, ts, kind, text, prev, digest),
-                    )
+                    for kind, (text, stored) in staged:
+                        seq, ts = tail_seq + len(events) + 1, time.time()
+                        digest = event_hash(seq, ts, kind, stored, prev)
+                        events.append(Event(seq=seq, ts=ts, kind=kind, payload=stored, prev_hash=prev, hash=digest))
+                        prev = digest
+                    if len(events) > 1:
+                        self._write_head(tail_seq, events[0].prev_hash, pending=(events[-1].seq, events[-1].hash))
+                    conn.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                                     [(e.seq, e.ts, e.kind, text, e.prev_hash, e.hash) for e, (_, (text, _)) in zip(events, staged)])
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
             except sqlite3.Error as e:
-                raise LedgerError(f"ledger refused the {kind!r} event: {e}") from e
+                raise LedgerError(f"ledger refused the {staged[0][0]!r} event: {e}") from e
+            except OSError as e:
+                raise LedgerError(f"the head file {self.head_path} could not name the pending events: {e}") from e
             try:
-                self._write_head(seq, digest)
+                self._write_head(events[-1].seq, events[-1].hash)
             except OSError as e:
                 raise LedgerError(
-                    f"event {seq} was recorded but the head file {self.head_path} was not updated: {e}"
+                    f"event {events[-1].seq} was recorded but the head file {self.head_path} was not updated: {e}"
                 ) from e
-        return Event(seq=seq, ts=ts, kind=kind, payload=stored, prev_hash=prev, hash=digest)
+        return events
 
     # -- reading ---------------------------------------------------------------
 
@@ -279,12 +287,15 @@ class Ledger:
                     conn.execute("ROLLBACK")
                 raise
 
-    def _write_head(self, seq: int, digest: str) -> None:
+    def _write_head(self, seq: int, digest: str, pending: tuple[int, str] | None = None) -> None:
         # Temp file + fsync + rename: a crash leaves the old head or the new one, never half.
+        head: dict[str, Any] = {"seq": seq, "hash": digest}
+        if pending is not None:  # a batch is being committed: its last event (see append_many)
+            head["pending"] = {"seq": pending[0], "hash": pending[1]}
         fd, name = tempfile.mkstemp(prefix=".head-", dir=self.head_path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(json.dumps({"seq": seq, "hash": digest}))
+                f.write(json.dumps(head))
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(name, self.head_path)
@@ -303,7 +314,25 @@ class Ledger:
             return f"head file {self.head_path} is unreadable: {e}"
         if not (isinstance(head, dict) and type(head.get("seq")) is int and isinstance(head.get("hash"), str)):
             return f"head file {self.head_path} is malformed: {head!r}"
+        pending = head.get("pending")
+        if pending is not None and not (isinstance(pending, dict) and type(pending.get("seq")) is int
+                                        and isinstance(pending.get("hash"), str) and pending["seq"] > head["seq"]):
+            return f"head file {self.head_path} is malformed: {head!r}"
         return head
+
+
+def _stored(kind: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The payload's canonical text and what reading it back gives (e.g. tuples become lists)."""
+    if not isinstance(kind, str) or not kind:
+        raise LedgerError(f"event kind must be a non-empty string, got {kind!r}")
+    if not isinstance(payload, dict):
+        raise LedgerError(f"event payload must be a dict, got {type(payload).__name__}")
+    try:
+        text = canonical_json(payload)
+    except (TypeError, ValueError) as e:
+        raise LedgerError(f"event payload is not JSON-serialisable: {e}") from e
+    # Hash what will be read back, so the event we return equals the one events() returns.
+    return text, json.loads(text)
 
 
 def _event(row: tuple[Any, ...]) -> Event:
@@ -344,6 +373,10 @@ def _check_head(
         return _bad(
             checked, head_seq, f"event {head_seq}: hash differs from the head file (the chain was rewritten)"
         )
+    # A batch committed just before a crash: exactly the events its pending head named.
+    pending = head.get("pending")
+    if pending is not None and tail == pending["seq"] and rows[tail - 1][5] == pending["hash"]:
+        return LedgerReport(ok=True, checked=checked, first_bad_seq=None, problem="")
     # One event past the head is the crash window between commit and head write.
     if tail > head_seq + 1:
         return _bad(

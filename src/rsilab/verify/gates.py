@@ -98,25 +98,40 @@ def capability_diff(parent: Tree, candidate: Tree, policy: str = "require-person
 def capabilities(tree: Tree) -> set[str]:
     found: set[str] = set()
     for path, data in tree.items():
-        if not path.endswith(".py"):
-            continue
-        try:
-            module = ast.parse(data.decode("utf-8", errors="replace"))
-        except SyntaxError:
-            continue  # the contract gate reports code that does not parse
-        except (RecursionError, MemoryError):  # nested past the parser's stack: what it does cannot be seen
-            found.add(f"unanalysable {path[:200]} (nested too deeply to parse)")
-            continue
-        for node in ast.walk(module):
-            if isinstance(node, ast.Import):
-                found |= {f"import {a.name}" for a in node.names if a.name.split(".")[0] in RISKY_MODULES}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in RISKY_MODULES:
-                found.add(f"import {node.module}")
-            elif isinstance(node, ast.Call):
-                called = _dotted(node.func)
-                if called in RISKY_CALLS:
-                    found.add(f"call {called}")
+        if path.endswith(".py"):
+            # By blob hash: a candidate's unchanged files, and the parent every candidate is compared
+            # with, are parsed once per process; only the edited files are parsed again.
+            key = (path, hashlib.sha256(data).hexdigest())
+            if key not in _PARSED:
+                if len(_PARSED) >= MAX_PARSED:
+                    _PARSED.clear()
+                _PARSED[key] = _file_capabilities(path, data)
+            found |= _PARSED[key]
     return found
+
+
+MAX_PARSED = 4096
+_PARSED: dict[tuple[str, str], frozenset[str]] = {}  # (path, sha256 of its bytes) -> what the file may do
+
+
+def _file_capabilities(path: str, data: bytes) -> frozenset[str]:
+    found: set[str] = set()
+    try:
+        module = ast.parse(data.decode("utf-8", errors="replace"))
+    except SyntaxError:
+        return frozenset()  # the contract gate reports code that does not parse
+    except (RecursionError, MemoryError):  # nested past the parser's stack: what it does cannot be seen
+        return frozenset({f"unanalysable {path[:200]} (nested too deeply to parse)"})
+    for node in ast.walk(module):
+        if isinstance(node, ast.Import):
+            found |= {f"import {a.name}" for a in node.names if a.name.split(".")[0] in RISKY_MODULES}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in RISKY_MODULES:
+            found.add(f"import {node.module}")
+        elif isinstance(node, ast.Call):
+            called = _dotted(node.func)
+            if called in RISKY_CALLS:
+                found.add(f"call {called}")
+    return frozenset(found)
 
 
 def _dotted(node: ast.expr) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rsilab.assess.metrics import summary
 from rsilab.errors import RsilabError
+from rsilab.interop.mlflow_sink import track_round
 from rsilab.records import Assessment, Decision, GateResult, Proposal, Verdict
 from rsilab.review.policy import decide
 from rsilab.rounds import RoundResult, round_seed
@@ -162,6 +163,7 @@ class WeightsLoop:
         reached, found = self._known_frontier(now_deployed, before_round=number + 1) or (target, True)
         self.exp.ledger.append("round.completed", {"round": number, "candidate": proposal.version, "outcome": outcome,
                                                    "target": target, "frontier": reached, "frontier_found": found})
+        track_round(self.exp, number, report)  # bounded; a tracking failure never fails the round
         shown = f"{reached}" if found else f"≥{reached}"
         report("round", f"round {number}: frontier {target} → {shown} digits ({now_deployed} deployed)")
         return RoundResult(number, proposal.version, outcome)

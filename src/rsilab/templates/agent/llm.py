@@ -4,10 +4,8 @@ The broker is an OpenAI-compatible chat endpoint on a Unix socket whose path is 
 RSILAB_LLM_SOCKET. It holds the API keys and counts every token; there is no network.
 """
 
-import http.client
 import json
 import os
-import socket
 
 
 def chat(messages: list[dict], *, max_tokens: int = 512, temperature: float = 0.0, task: str | None = None) -> str:
@@ -22,7 +20,7 @@ def chat(messages: list[dict], *, max_tokens: int = 512, temperature: float = 0.
     headers = {"Content-Type": "application/json"}
     if task is not None:
         headers["X-Rsilab-Task"] = str(task)
-    connection = _UnixConnection(path)
+    connection = _unix_connection(path)
     try:
         connection.request("POST", "/v1/chat/completions", body=body.encode("utf-8"), headers=headers)
         response = connection.getresponse()
@@ -39,14 +37,15 @@ def chat(messages: list[dict], *, max_tokens: int = 512, temperature: float = 0.
     return payload["choices"][0]["message"]["content"]
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    """HTTP over a Unix socket (http.client only knows TCP)."""
+def _unix_connection(path: str):
+    """HTTP over a Unix socket (http.client only knows TCP); http.client loads on the first call only."""
+    import http.client
+    import socket
 
-    def __init__(self, path: str):
-        super().__init__("localhost", timeout=600)
-        self.socket_path = path
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(path)  # blocking, so a busy broker queues us instead of refusing
+            self.sock.settimeout(self.timeout)
 
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.socket_path)  # blocking, so a busy broker queues us instead of refusing
-        self.sock.settimeout(self.timeout)
+    return UnixConnection("localhost", timeout=600)

@@ -8,10 +8,9 @@ harness shows as a progress bar (and uses for nothing else).
 
 import json
 import sys
-import traceback
 
-import improve
-import solve
+# improve and solve are imported by the command that needs them: a solve run never loads the
+# improver, and only the improver's model calls load http.client (each run starts a fresh Python).
 
 PROGRESS_FILE = "rsilab_progress.txt"
 
@@ -23,6 +22,8 @@ def main(argv: list[str]) -> int:
     if command == "solve":
         result = {"answers": solve_all(request["tasks"])}
     elif command == "improve":
+        import improve
+
         result = improve.improve(request)
     else:
         print(f"unknown command {command!r}", file=sys.stderr)
@@ -33,12 +34,16 @@ def main(argv: list[str]) -> int:
 
 
 def solve_all(tasks: list) -> list:
+    import solve
+
     answers = []
     with open(PROGRESS_FILE, "a", encoding="utf-8") as progress:
         for task in tasks:
             try:
                 answers.append(solve.solve_task(task))
             except Exception:  # one failing task must not lose the answers to all the others
+                import traceback
+
                 error = traceback.format_exc(limit=3)
                 answers.append({"id": task["id"], "answer": None, "trace": [{"step": "error", "output": error}]})
             progress.write(task["id"] + "\n")

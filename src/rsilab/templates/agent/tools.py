@@ -1,8 +1,6 @@
 """Tools the agent can use while solving."""
 
 import re
-import subprocess
-import sys
 
 _TOKEN = re.compile(r"\d+|[-+*]")
 
@@ -24,6 +22,9 @@ def calculate(expression: str) -> int:
 
 def run_python(code: str, timeout: float) -> str:
     """Run model-written Python in a child process (inside the sandbox); return what it printed."""
+    import subprocess  # only when the tool is used: most solve runs never start a child
+    import sys
+
     try:
         done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
