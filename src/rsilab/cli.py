@@ -33,6 +33,8 @@ round_app = typer.Typer(help="Rounds of the experiment.", no_args_is_help=True)
 app.add_typer(round_app, name="round")
 from rsilab.cli_cluster import cluster_app  # noqa: E402 - its own module: cli.py is near its size limit
 app.add_typer(cluster_app, name="cluster")
+from rsilab.adapters_cli import adapters_app  # noqa: E402
+app.add_typer(adapters_app, name="adapters")
 
 console = Console()
 DirOption = Annotated[Optional[Path], typer.Option("--dir", "-C", help="Experiment directory (default: found from here up).")]

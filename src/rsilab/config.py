@@ -280,6 +280,22 @@ class WeightsConfig(Section):
     seed: int | None = None
 
 
+class AdaptersConfig(Section):
+    """The lm-adapters loop (template "lm-adapters"): per-family LoRA adapters on a read-only base LM."""
+
+    base: str = "qwen2.5-coder-0.5b-instruct"  # a prepared model (`rsilab adapters prepare`) or a HF folder
+    families: tuple[str, ...] = ("addition", "multiplication")  # own generators or reasoning-gym names
+    difficulties: tuple[int, ...] = (2, 3)  # assessed for every family
+    dev_per_cell: int = Field(default=20, ge=1)  # fresh problems per family and difficulty the self plans from
+    heldout_per_cell: int = Field(default=50, ge=5)  # fresh held-out problems per cell, parent and candidate
+    max_train_problems: int = Field(default=200, ge=1)  # the most problems the harness poses for sampling
+    max_samples: int = Field(default=8, ge=1)  # the most answers sampled per problem
+    margin: float = Field(default=0.05, ge=0, lt=1)  # allowed held-out drop on each other family
+    alpha: float = Field(default=0.05, gt=0, lt=1)  # McNemar on the targeted family
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int | None = None
+
+
 class TrackingConfig(Section):
     # An MLflow tracking URI ("file:./mlruns" is relative to the experiment; extra `mlflow`): each
     # round is logged as it completes, within `timeout_seconds`; what fails is replayed by `rsilab export mlflow`.
@@ -298,6 +314,7 @@ class Config(Section):
     search: SearchConfig = SearchConfig()
     cluster: ClusterConfig = ClusterConfig()
     weights: WeightsConfig = WeightsConfig()
+    adapters: AdaptersConfig = AdaptersConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

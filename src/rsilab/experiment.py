@@ -113,6 +113,11 @@ class Experiment:
 
             with self._lock():
                 return WeightsLoop(self).run(rounds, report)
+        if self.config.experiment.template == "lm-adapters":  # the weights loop on a real LM: LoRA adapters
+            from rsilab.weights.adapters import AdaptersLoop
+
+            with self._lock():
+                return AdaptersLoop(self).run(rounds, report)
         results = []
         with self._lock(), self._runtime(report, workers=self.workers()) as runtime:
             self._reconcile_deployed(report)

@@ -55,17 +55,21 @@ def run_trainable(
     limits: Limits,
     scratch_root: Path,
     env: Mapping[str, str] | None = None,
+    folders_in: Mapping[str, Path] | None = None,
 ) -> TrainableRun:
-    """`weights_in` maps a file name in the scratch copy to the digest of a stored artifact."""
+    """`weights_in` maps a file name in the scratch copy to the digest of a stored artifact;
+    `folders_in` a folder name to a harness folder (a base model) shown read-only."""
     workdir = scratch_copy(tree, scratch_root, prefix=f"{command}-")
     try:
+        for name, source in (folders_in or {}).items():
+            _link_folder(source, workdir / name)
         for name, digest in weights_in.items():
             (workdir / name).write_bytes(store.get_bytes(digest))  # re-hashed on read
         (workdir / INPUT_FILE).write_text(json.dumps(request), encoding="utf-8")
         # The sandbox's interpreter; the self imports torch from the site-packages it is shown read-only.
         argv = [*sandbox.python, "main.py", command, INPUT_FILE, OUTPUT_FILE]
         result = sandbox.run(argv, workdir, limits=limits, env=dict(env or {}),
-                             readonly=(INPUT_FILE, *weights_in), outputs=(OUTPUT_FILE, *_output_dirs(files_out)))
+                             readonly=(INPUT_FILE, *weights_in, *(folders_in or {})), outputs=(OUTPUT_FILE, *_output_dirs(files_out)))
         raw, unreadable = read_untrusted(workdir / OUTPUT_FILE, MAX_OUTPUT_BYTES)
         output, unreadable = _json_or_none(raw, unreadable)
         files = {}
@@ -76,6 +80,17 @@ def run_trainable(
         return TrainableRun(result=result, output=output, files=files, unreadable=unreadable)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _link_folder(source: Path, target: Path) -> None:
+    """Hard links where the file system allows (a gigabyte of base weights per run otherwise), else copies."""
+    target.mkdir()
+    for item in sorted(source.iterdir()):
+        if item.is_file() and not item.is_symlink():
+            try:
+                os.link(item, target / item.name)
+            except OSError:
+                shutil.copyfile(item, target / item.name)
 
 
 def _output_dirs(files_out: Sequence[str]) -> list[str]:
