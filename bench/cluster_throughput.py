@@ -32,7 +32,7 @@ from cluster.raycluster import start_cluster  # noqa: E402
 from rsilab.assess.splits import draw_tasks  # noqa: E402
 from rsilab.experiment import Experiment  # noqa: E402
 from rsilab.records import Usage  # noqa: E402
-from rsilab.runtime import open_runtime  # noqa: E402
+from rsilab.runtime_open import open_runtime  # noqa: E402
 
 SLEEP = 0.05
 CONCURRENCY = 2  # two local slots; two Ray nodes of one CPU each

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from rsilab.cli_common import DirOption, console
+from rsilab.cli_common import find_experiment as _experiment
 from rsilab.errors import ConfigError, RsilabError
 from rsilab.shown import line, shown, visible
 
@@ -36,8 +38,6 @@ app.add_typer(cluster_app, name="cluster")
 from rsilab.adapters_cli import adapters_app  # noqa: E402
 app.add_typer(adapters_app, name="adapters")
 
-console = Console()
-DirOption = Annotated[Optional[Path], typer.Option("--dir", "-C", help="Experiment directory (default: found from here up).")]
 
 
 def main() -> None:
@@ -50,17 +50,6 @@ def main() -> None:
         # A message may quote the self (a path, its output): its [brackets] and escapes are text.
         Console(stderr=True).print(Text.assemble(("error:", "red"), " ", shown(exc)))
         sys.exit(1)
-
-
-def _experiment(directory: Path | None):  # noqa: ANN202 - lazy import keeps --help fast
-    from rsilab.config import CONFIG_FILE
-    from rsilab.experiment import Experiment
-
-    start = (directory or Path.cwd()).resolve()
-    for candidate in (start, *start.parents):
-        if (candidate / CONFIG_FILE).is_file():
-            return Experiment(candidate)
-    raise RsilabError(f"no {CONFIG_FILE} in {start} or above: run `rsilab init DIR` first, or pass --dir")
 
 
 def _person(name: str | None) -> str:

@@ -8,9 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from rsilab.cli_common import DirOption
+
 export_app = typer.Typer(help="Copy what the ledger holds into other tools (Inspect's log viewer, MLflow).",
                          no_args_is_help=True)
-DirOption = Annotated[Optional[Path], typer.Option("--dir", "-C", help="Experiment directory (default: found from here up).")]
 
 
 @export_app.command("inspect")
@@ -22,7 +23,7 @@ def export_inspect(
     directory: DirOption = None,
 ) -> None:
     """One Inspect log per assessment (dev, held-out, canary); open them with `inspect view --log-dir DIR`."""
-    from rsilab.cli import _experiment, console
+    from rsilab.cli_common import console, find_experiment as _experiment
     from rsilab.interop.inspect_log import export_inspect as export
     from rsilab.shown import line
 
@@ -44,7 +45,7 @@ def export_mlflow(
     directory: DirOption = None,
 ) -> None:
     """Log every completed round the MLflow store lacks (rounds already there are skipped)."""
-    from rsilab.cli import _experiment, console
+    from rsilab.cli_common import console, find_experiment as _experiment
     from rsilab.interop.mlflow_sink import redact, replay
     from rsilab.views import stage_printer
 

@@ -29,7 +29,8 @@ from rsilab.records import Assessment, Decision, Event, Usage
 from rsilab.round.code import CodeRound, start_round
 from rsilab.round.records import dev_questions, history
 from rsilab.rounds import Report, RoundResult
-from rsilab.runtime import Runtime, default_workers, open_runtime
+from rsilab.runtime import Runtime, default_workers
+from rsilab.runtime_open import open_runtime
 from rsilab.sandbox.process import RunResult
 from rsilab.sandbox.progress import Progress
 from rsilab.store.artifacts import ArtifactStore

@@ -198,18 +198,11 @@ def _quiet(stage: str, message: str) -> None:
 
 
 @contextmanager
-def open_runtime(
+def open_local_runtime(
     root: Path, config: Config, *, provider: Provider | None, spent_before: Usage, workers: int = 1,
     report: Report = _quiet,
 ) -> Iterator[Runtime]:
-    """Start the provider, `workers` brokers and their sandboxes; stop them all on exit."""
-    if config.cluster.backend == "ray":  # lazy: Ray is an extra, and slow to import
-        from rsilab.cluster.executor import open_ray_runtime
-
-        with open_ray_runtime(root, config, provider=provider, spent_before=spent_before, workers=workers,
-                              report=report) as runtime:
-            yield runtime
-        return
+    """Start the provider, `workers` brokers and their sandboxes on this machine; stop them all on exit."""
     from rsilab.llm.factory import make_provider  # lazy: provider SDKs are slow to import
 
     socket_dir = Path(tempfile.mkdtemp(prefix="rsilab-"))  # short path: unix socket paths are limited to 108 bytes

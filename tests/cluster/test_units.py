@@ -19,7 +19,8 @@ from rsilab.experiment import Experiment
 from rsilab.llm.base import ChatMessage, ChatRequest
 from rsilab.llm.scripted import ScriptedProvider
 from rsilab.records import Usage
-from rsilab.runtime import Runtime, open_runtime
+from rsilab.runtime import Runtime
+from rsilab.runtime_open import open_runtime
 
 KEY = "rsk-unit-0123456789abcdef"
 
