@@ -12,6 +12,7 @@ import importlib.util
 import time
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -19,6 +20,9 @@ from rsilab.errors import RsilabError
 from rsilab.verify.stats import paired_bootstrap_interval
 from rsilab.views import stage_printer
 from rsilab.weights import lm_base
+
+if TYPE_CHECKING:
+    from rsilab.experiment import Experiment
 
 SIZES = {"families": '["addition"]', "difficulties": "[3]", "dev_per_cell": "10", "heldout_per_cell": "50",
          "max_train_problems": "60", "max_samples": "2"}
@@ -47,27 +51,33 @@ def config_text() -> str:
 
 def run_adapters_demo(directory: Path, console: Console) -> None:
     from rsilab.experiment import Experiment
-    from rsilab.records import Assessment
 
     check_ready()
     experiment = Experiment.init(directory, "lm-adapters", config_text=config_text())
     console.rule("[bold]4. a real LM (Qwen2.5-Coder-0.5B) trains a LoRA adapter on its own verified answers")
     started = time.monotonic()
     [result] = experiment.run(1, report=stage_printer(console))
+    print_outcome(console, experiment, result.candidate or "v2")
+    console.print(f"{result.candidate} {result.outcome} after one round ({time.monotonic() - started:.0f} s); "
+                  f"explore: [cyan]rsilab log -C {directory}[/cyan]")
+
+
+def print_outcome(console: Console, experiment: Experiment, candidate: str) -> None:
+    """The targeted family's held-out accuracy before and after, the paired 95 % interval and the gate's p-value."""
+    from rsilab.records import Assessment
+
     verdict = experiment.events("verdict.recorded")[0].payload
     targeted = next((g for g in verdict["gates"] if g["name"] == "targeted-family"), None)
     if targeted is None:
         console.print(f"[yellow]no held-out comparison: {verdict['failed_gate']} failed — {verdict['summary']}[/yellow]")
-    else:
-        heldout = {e.payload["version"]: experiment.artifacts.get_record(e.payload["artifact"], Assessment)
-                   for e in experiment.events("assessment.recorded") if e.payload["split"] == "heldout"}
-        family, ev = targeted["evidence"]["family"], targeted["evidence"]
-        by_id = {o.task_id: o.correct for o in heldout[result.version].outcomes}
-        diffs = [float(by_id[o.task_id]) - float(o.correct) for o in heldout["v1"].outcomes
-                 if o.family == family and o.task_id in by_id]
-        mean, low, high = paired_bootstrap_interval(diffs)
-        console.print(f"[bold]{family} held-out ({ev['n']} problems): {ev['parent_accuracy']:.0%} → "
-                      f"{ev['candidate_accuracy']:.0%}, change {mean:+.0%} (95 % interval {low:+.0%} to {high:+.0%}), "
-                      f"McNemar p = {ev['p_better']:.3g}[/bold]")
-    console.print(f"{result.version} {result.outcome} after one round ({time.monotonic() - started:.0f} s); "
-                  f"explore: [cyan]rsilab log -C {directory}[/cyan]")
+        return
+    heldout = {e.payload["version"]: experiment.artifacts.get_record(e.payload["artifact"], Assessment)
+               for e in experiment.events("assessment.recorded") if e.payload["split"] == "heldout"}
+    family, ev = targeted["evidence"]["family"], targeted["evidence"]
+    by_id = {o.task_id: o.correct for o in heldout[candidate].outcomes}
+    diffs = [float(by_id[o.task_id]) - float(o.correct) for o in heldout["v1"].outcomes
+             if o.family == family and o.task_id in by_id]
+    mean, low, high = paired_bootstrap_interval(diffs)
+    console.print(f"[bold]{family} held-out ({ev['n']} problems): {ev['parent_accuracy']:.0%} → "
+                  f"{ev['candidate_accuracy']:.0%}, change {mean:+.0%} (95 % interval {low:+.0%} to {high:+.0%}), "
+                  f"McNemar p = {ev['p_better']:.3g}[/bold]")
