@@ -20,7 +20,9 @@ pytest.importorskip("peft", reason="needs the `lora` extra")
 pytestmark = pytest.mark.timeout(900)
 
 import tiny_lm  # noqa: E402
+from rich.console import Console  # noqa: E402
 
+from rsilab.adapters_demo import print_outcome  # noqa: E402
 from rsilab.experiment import Experiment  # noqa: E402
 from rsilab.records import Assessment  # noqa: E402
 from rsilab.verify.stats import mcnemar  # noqa: E402
@@ -126,6 +128,10 @@ def test_a_round_trains_a_family_adapter_on_verified_self_answers_and_gates_it_o
     assert result.outcome == ("deployed" if verdict["passed"] else "rejected")
     if verdict["passed"]:
         assert exp.events("version.deployed")[0].payload["adapters"] == proposal["adapters"]
+    shown = Console(record=True, width=200)
+    print_outcome(shown, exp, "v2")  # what `rsilab demo --part adapters` prints: the gate's own figures
+    text = shown.export_text()
+    assert f"McNemar p = {p_better:.3g}" in text and "95 % interval" in text, text
     assert exp.ledger.verify().ok
     count = len(exp.events())
     exp.run(1)  # finished: nothing is redone
