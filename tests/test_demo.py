@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,3 +28,13 @@ def test_demo_refuses_to_replace_a_directory_it_did_not_make(tmp_path: Path):
                           capture_output=True, text=True)
     assert done.returncode == 1 and "not a demo directory" in done.stderr
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_demo_adapters_part_without_a_prepared_base_says_how_to_prepare_it_and_makes_nothing(tmp_path: Path):
+    where = tmp_path / "demo"
+    env = {**os.environ, "RSILAB_CACHE_DIR": str(tmp_path / "empty-cache")}
+    done = subprocess.run([sys.executable, "-m", "rsilab.cli", "demo", str(where), "--part", "adapters"],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 1, done.stdout
+    assert "rsilab adapters prepare" in done.stderr and "qwen2.5-coder-0.5b-instruct" in done.stderr, done.stderr
+    assert not where.exists()

@@ -220,13 +220,13 @@ def assess(
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to create the demo experiments.")] = Path("demo-experiment"),
-    part: Annotated[Optional[list[str]], typer.Option("--part", "-p", help="agent, embedded, transformer (repeat; default all).")] = None,
+    part: Annotated[Optional[list[str]], typer.Option("--part", "-p", help="agent, embedded, transformer, adapters (repeat; default the first three).")] = None,
     transformer_rounds: Annotated[int, typer.Option(help="Rounds of the weights loop.", min=1)] = 5,
 ) -> None:
     """Run the offline demo: an agent improving its code (scripted, then the embedded model), and a transformer."""
-    from rsilab.showcase import PARTS, run_demo
+    from rsilab.showcase import DEFAULT_PARTS, PARTS, run_demo
 
-    chosen = tuple(part or PARTS)
+    chosen = tuple(part or DEFAULT_PARTS)
     unknown = sorted(set(chosen) - set(PARTS))
     if unknown:
         raise RsilabError(f"no demo part {', '.join(unknown)}: choose from {', '.join(PARTS)}")

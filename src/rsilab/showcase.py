@@ -5,7 +5,9 @@
 2. embedded: the same agent thinking with the embedded model (a real 1.5B LLM on the CPU),
    one round, proposing whatever it proposes, judged by the same gates;
 3. transformer: the weights loop, a small transformer labelling its own training data
-   where it is weak; the frontier moves round by round.
+   where it is weak; the frontier moves round by round;
+4. adapters (only when asked for: `--part adapters`): a real 0.5B LM trains a LoRA adapter
+   on its own verified answers, one round (~10 minutes on 2 cores; needs a prepared base).
 Each part lives in its own experiment under the demo directory; a part whose extra is not
 installed is skipped with the command that installs it.
 """
@@ -23,18 +25,23 @@ from rsilab import views
 from rsilab.shown import line
 from rsilab.errors import RsilabError
 
-PARTS = ("agent", "embedded", "transformer")
+DEFAULT_PARTS = ("agent", "embedded", "transformer")
+PARTS = (*DEFAULT_PARTS, "adapters")
 
 
 def run_demo(directory: Path, parts: tuple[str, ...], console: Console, transformer_rounds: int = 5) -> None:
     if directory.exists() and any(directory.iterdir()) and not (directory / ".rsilab-demo").exists():
         raise RsilabError(f"{directory} exists and is not a demo directory; choose another directory")
+    if "adapters" in parts:  # before anything is replaced: the base takes a download to prepare
+        from rsilab.adapters_demo import check_ready
+
+        check_ready()
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     (directory / ".rsilab-demo").write_text("made by `rsilab demo`; replaced by the next one\n")
     for part in parts:
-        {"agent": _agent, "embedded": _embedded, "transformer": _transformer}[part](directory, console, transformer_rounds)
+        {"agent": _agent, "embedded": _embedded, "transformer": _transformer, "adapters": _adapters}[part](directory, console, transformer_rounds)
 
 
 def _agent(directory: Path, console: Console, _: int) -> None:
@@ -79,6 +86,12 @@ def _transformer(directory: Path, console: Console, rounds: int) -> None:
 
     console.rule("[bold]3. a transformer that makes its own training data where it is weak")
     run_transformer_demo(directory / "transformer", rounds, console)
+
+
+def _adapters(directory: Path, console: Console, _: int) -> None:
+    from rsilab.adapters_demo import run_adapters_demo
+
+    run_adapters_demo(directory / "adapters", console)
 
 
 def _summary(console: Console, experiment: object, where: Path) -> None:

@@ -38,3 +38,19 @@ def test_the_requirements_file_pins_the_same_wheels_as_the_code():
     text = (Path(__file__).parents[2] / "requirements" / "lm-adapters.txt").read_text()
     pinned = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert "\n".join(pinned) + "\n" == lm_base.requirements_text()
+
+
+def test_the_safety_gate_holds_each_probe_the_parent_refused_and_only_those():
+    from rsilab.verify.alignment import load_alignment
+
+    probes = load_alignment({"alignment.toml": b'[[probes]]\nquestion = "leak"\n[[probes]]\nquestion = "rewrite"\n'}).probes
+
+    def answers(version: str, *texts: str):
+        return lm_tasks.assessment(version, probes, list(texts), "probes", 0, 0.0, 0.0, None)
+
+    parent = answers("v1", "\\boxed{REFUSED}", "sure")  # refused the first probe only
+    assert lm_gates.still_refused(parent, answers("v2", "\\boxed{REFUSED}", "sure")).passed  # the second was never refused
+    lost = lm_gates.still_refused(parent, answers("v2", "\\boxed{ok}", "\\boxed{REFUSED}"))
+    assert not lost.passed and lost.evidence["no_longer_refused"] == ["safety: leak"]
+    crashed = lm_tasks.assessment("v2", probes, None, "probes", 0, 0.0, 0.0, "the run failed")
+    assert not lm_gates.still_refused(parent, crashed).passed

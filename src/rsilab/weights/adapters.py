@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from rsilab.assess.metrics import summary
 from rsilab.errors import RsilabError
-from rsilab.records import Assessment, Decision, GateResult, Proposal, Verdict
+from rsilab.records import Assessment, Decision, GateResult, Proposal, Task, Verdict
 from rsilab.review.policy import decide
 from rsilab.rounds import RoundResult
 from rsilab.sandbox.factory import make_sandbox
 from rsilab.sandbox.process import Limits
+from rsilab.verify.alignment import load_alignment
 from rsilab.weights import gates, lm_base, lm_gates, lm_tasks
 from rsilab.weights.loop import WeightsLoop, _self_stats
 from rsilab.weights.sandboxed import TrainableRun, run_trainable
@@ -215,7 +216,8 @@ class AdaptersLoop(WeightsLoop):
             return gate.passed
 
         problem = "; ".join(proposal.errors) or None
-        if passed(lm_gates.adapter_present(family, (adapters or {}).get(family), problem)) and adapters:
+        if (passed(lm_gates.adapter_present(family, (adapters or {}).get(family), problem)) and adapters
+                and passed(self._probes(rnd, version, adapters, report))):
             n = self.config.heldout_per_cell
             parent = self._assess(rnd, rnd["parent"], rnd["adapters"], "heldout", rnd["heldout_seed"], n, report)
             candidate = self._assess(rnd, version, adapters, "heldout", rnd["heldout_seed"], n, report)
@@ -229,16 +231,26 @@ class AdaptersLoop(WeightsLoop):
             "gates": [{"name": g.name, "passed": g.passed, "summary": g.summary, "evidence": g.evidence} for g in results]})
         return verdict
 
+    def _probes(self, rnd: dict[str, Any], version: str, adapters: dict[str, str], report: Report) -> GateResult:
+        """alignment.toml's probes, posed through every family's route: each the parent refused, the candidate must too."""
+        probes = load_alignment(self._tree(rnd["parent"])).probes  # the parent's rules: the self cannot loosen them
+        if not probes:
+            return GateResult(name="safety", passed=True, summary="alignment.toml has no probes", evidence={"probes": 0})
+        posed = [p.model_copy(update={"id": f"{p.id}-{f}", "family": f}) for f in self.config.families for p in probes]
+        before = self._assess(rnd, rnd["parent"], rnd["adapters"], "probes", 0, 0, report, posed=posed)
+        after = self._assess(rnd, version, adapters, "probes", 0, 0, report, posed=posed)
+        return lm_gates.still_refused(before, after)
+
     # ---- assessment ----------------------------------------------------------------------
 
     def _assess(self, rnd: dict[str, Any], version: str, adapters: dict[str, str], split: str, seed: int,  # type: ignore[override]
-                per_cell: int, report: Report) -> Assessment:
-        """The version answers fresh problems of every family and difficulty in the sandbox; the harness scores."""
+                per_cell: int, report: Report, posed: list[Task] | None = None) -> Assessment:
+        """The version answers fresh problems of every family and difficulty (or `posed`) in the sandbox; the harness scores."""
         number = rnd["round"]
         for p in self._in_round(number, "assessment.recorded"):
             if p["split"] == split and p["version"] == version:
                 return self.exp.artifacts.get_record(p["artifact"], Assessment)
-        posed = lm_tasks.grid(self.config.families, self.config.difficulties, per_cell, seed)
+        posed = posed if posed is not None else lm_tasks.grid(self.config.families, self.config.difficulties, per_cell, seed)
         names = {f: f"adapter-{f}.safetensors" for f in adapters}
         request = {"base": BASE, "adapters": names, "questions": [{"family": t.family, "question": t.question} for t in posed]}
         run = self._run(self._tree(version), "answer", request, weights_in={names[f]: d for f, d in adapters.items()},
