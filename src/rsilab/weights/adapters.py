@@ -19,8 +19,6 @@ from rsilab.errors import RsilabError
 from rsilab.records import Assessment, Decision, GateResult, Proposal, Task, Verdict
 from rsilab.review.policy import decide
 from rsilab.rounds import RoundResult
-from rsilab.sandbox.factory import make_sandbox
-from rsilab.sandbox.process import Limits
 from rsilab.verify.alignment import load_alignment
 from rsilab.weights import gates, lm_base, lm_gates, lm_tasks
 from rsilab.weights.loop import WeightsLoop, _self_stats
@@ -38,12 +36,7 @@ _FAMILY = re.compile(r"[a-z][a-z0-9_]{0,40}")
 
 class AdaptersLoop(WeightsLoop):
     def __init__(self, experiment: ExperimentState) -> None:
-        self.exp = experiment
-        self.config = experiment.config.adapters  # type: ignore[assignment]  # _seed and _run read seed, device
-        box = experiment.config.sandbox
-        self.limits = Limits(box.cpu_seconds, box.memory_mb, box.file_size_mb, box.open_files, box.processes, box.wall_seconds)
-        self.sandbox = make_sandbox(box.model_copy(update={"site_packages": True}), llm_socket=None,
-                                    protected=experiment.config.self_.protected)
+        super().__init__(experiment, experiment.config.adapters)  # _seed and _run read its seed, device
         self.base = lm_base.base_dir(self.config.base)
         for family in self.config.families:
             if not _FAMILY.fullmatch(family):
@@ -51,18 +44,7 @@ class AdaptersLoop(WeightsLoop):
 
     def run(self, rounds: int, report: Report) -> list[RoundResult]:
         self._reconcile_deployed(report)
-        results = []
-        while True:
-            current = self._open_round()
-            if current is None:
-                if len(self.exp.events("round.completed")) >= rounds:
-                    break
-                current = self._start_round(report)
-            result = self._finish_round(current, report)
-            results.append(result)
-            if result.outcome == "awaiting-review":
-                break
-        return results
+        return self._rounds(rounds, report)
 
     def adapters_of(self, version: str) -> dict[str, str]:
         """family → adapter digest of a version (v1, the template, has none)."""

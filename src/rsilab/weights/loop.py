@@ -33,9 +33,10 @@ OUTPUT_WEIGHTS = "out/trained.safetensors"  # in a directory: the self's writer 
 
 
 class WeightsLoop:
-    def __init__(self, experiment: ExperimentState) -> None:
+    def __init__(self, experiment: ExperimentState, config: Any = None) -> None:
+        """`config`: the loop's own section (a subclass passes its own; default `[weights]`)."""
         self.exp = experiment
-        self.config = experiment.config.weights
+        self.config = experiment.config.weights if config is None else config
         box = experiment.config.sandbox
         self.limits = Limits(box.cpu_seconds, box.memory_mb, box.file_size_mb, box.open_files, box.processes, box.wall_seconds)
         # The configured sandbox, with the harness's site-packages visible read-only: the self imports torch.
@@ -51,6 +52,10 @@ class WeightsLoop:
                               "(pip install -e '.[weights]', or `make weights`)")
         self._reconcile_deployed(report)
         self._pretrain(report)
+        return self._rounds(rounds, report)
+
+    def _rounds(self, rounds: int, report: Report) -> list[RoundResult]:
+        """Finish an open round, then start new ones until `rounds` have completed or one awaits a person."""
         results = []
         while True:
             current = self._open_round()
