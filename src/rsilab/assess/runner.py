@@ -8,6 +8,7 @@ figures that matter come from trusted accounting (the broker's usage, the sandbo
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -160,21 +161,43 @@ def merge(parts: Sequence[Assessment]) -> Assessment:
     )
 
 
-def split_run(both: Assessment, first: int, splits: tuple[str, str]) -> tuple[Assessment, Assessment]:
-    """Two assessments from one run on two task lists (the first `first` outcomes, then the rest).
+def split_run(both: Assessment, sizes: Sequence[int], splits: Sequence[str]) -> list[Assessment]:
+    """Assessments from one run on several task lists, in order (`sizes[i]` outcomes for `splits[i]`).
 
     Calls the broker attributed to a task go with that task's part; the rest (untagged calls,
     dollars) stay with the first part, so a budget checked on it never sees less than was spent.
+    The run's seconds are shared out by task count: no part is charged the whole run's time.
     """
-    head, tail = both.outcomes[:first], both.outcomes[first:]
-    tail_usage = Usage()
-    for o in tail:
-        tail_usage = tail_usage + o.usage
-    u = both.usage
-    head_usage = Usage(calls=max(0, u.calls - tail_usage.calls), tokens_in=max(0, u.tokens_in - tail_usage.tokens_in),
-                       tokens_out=max(0, u.tokens_out - tail_usage.tokens_out), dollars=u.dollars)
-    common = {"version": both.version, "seed": both.seed, "wall_seconds": both.wall_seconds,
-              "cpu_seconds": both.cpu_seconds, "run_error": both.run_error}
-    return (Assessment(split=splits[0], outcomes=head, usage=head_usage, **common),
-            Assessment(split=splits[1], outcomes=tail, usage=tail_usage, **common))
+    bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+    parts = [both.outcomes[a:b] for a, b in zip(bounds, bounds[1:])]
+    usages = [_summed(part) for part in parts]
+    u, rest = both.usage, _summed(both.outcomes[bounds[1]:])
+    usages[0] = Usage(calls=max(0, u.calls - rest.calls), tokens_in=max(0, u.tokens_in - rest.tokens_in),
+                      tokens_out=max(0, u.tokens_out - rest.tokens_out), dollars=u.dollars)
+    total = max(1, len(both.outcomes))
+    return [Assessment(version=both.version, split=split, seed=both.seed, outcomes=part, usage=usage,
+                       wall_seconds=both.wall_seconds * len(part) / total,
+                       cpu_seconds=both.cpu_seconds * len(part) / total, run_error=both.run_error)
+            for split, part, usage in zip(splits, parts, usages)]
 
+
+def _summed(outcomes: Sequence[TaskOutcome]) -> Usage:
+    total = Usage()
+    for o in outcomes:
+        total = total + o.usage
+    return total
+
+
+def shuffled(tasks: Sequence[Task], seed: int) -> tuple[list[Task], list[int]]:
+    """`tasks` in an order drawn from `seed`, and that order (so a run's outcomes can be put back)."""
+    order = list(range(len(tasks)))
+    random.Random(seed).shuffle(order)
+    return [tasks[i] for i in order], order
+
+
+def unshuffled(run: Assessment, order: Sequence[int]) -> Assessment:
+    """The outcomes of a run on shuffled tasks, back in the tasks' own order."""
+    back = [run.outcomes[0]] * len(order) if run.outcomes else []
+    for position, index in enumerate(order):
+        back[index] = run.outcomes[position]
+    return run.model_copy(update={"outcomes": tuple(back)})

@@ -207,7 +207,7 @@ class CodeRound:
             seed = self.rnd["canary_seed"]
             tasks = draw_tasks(self.state.config.assess, "heldout", canary.tasks, seed,
                                dev_questions(self.state, up_to_round=self.number))
-            new, old = (self._canary_run(v, t, tasks, seed) for v, t in ((version, tree), (previous, self.deployed_tree)))
+            new, old = self._canary_runs([(version, tree), (previous, self.deployed_tree)], tasks, seed)
             test = mcnemar([o.correct for o in new.outcomes], [o.correct for o in old.outcomes])
             regressed = test.p_better < canary.alpha or new.run_error is not None
             self.state.ledger.append(
@@ -229,13 +229,20 @@ class CodeRound:
         self.report("deploy", f"{version} rolled back to {previous} by the canary")
         return True
 
-    def _canary_run(self, version: str, tree: dict[str, bytes], tasks: list[Task], seed: int) -> Assessment:
-        found = self.records.assessment(version, "canary")
-        if found is not None:
-            return found
-        self.report("assess", f"{version} answers {len(tasks)} canary tasks in the sandbox")
-        context = {"round": self.number, "version": version, "split": "canary"}
-        result = self.runtime.assess(version, tasks, "canary", seed, tree, context, run_seed(seed, version, "canary"))
+    def _canary_runs(self, runs: list[tuple[str, dict[str, bytes]]], tasks: list[Task], seed: int) -> list[Assessment]:
+        """Each (version, tree) on the canary tasks: read back where recorded, else run side by side."""
+        found = {v: a for v, _ in runs if (a := self.records.assessment(v, "canary")) is not None}
+        todo = [(v, tree) for v, tree in runs if v not in found]
+        contexts = [{"round": self.number, "version": v, "split": "canary"} for v, _ in todo]
+        for v, _ in todo:
+            self.report("assess", f"{v} answers {len(tasks)} canary tasks in the sandbox")
+
+        def job(version: str, tree: dict[str, bytes], context: dict[str, Any]) -> Any:
+            return lambda: self.runtime.assess(version, tasks, "canary", seed, tree, context,
+                                               run_seed(seed, version, "canary"))
+
+        done = self.runtime.map([job(v, tree, c) for (v, tree), c in zip(todo, contexts)])
         self.records.flush_violations(self.runtime)
-        self.records.record_assessment(result, shards=self.runtime.take_shards(context))
-        return result
+        self.records.record_assessments(done, shards=[self.runtime.take_shards(c) for c in contexts])
+        found.update({r.version: r for r in done})
+        return [found[v] for v, _ in runs]

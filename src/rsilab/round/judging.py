@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rsilab.assess.runner import assess, merge, split_run, unassessable
+from rsilab.assess.runner import merge, shuffled, split_run, unassessable, unshuffled
 from rsilab.assess.splits import draw_tasks
 from rsilab.config import BenchmarkGateConfig
 from rsilab.errors import RoundClosed
@@ -60,8 +60,10 @@ class Judge:
         verdicts = {c.version: v for c in candidates if (v := self.records.verdict(c.version)) is not None}
         open_ = [c for c in candidates if c.version not in verdicts]
         live = [c for c in open_ if self._static(c)]
-        live = self._sandboxed(live)
-        for version, result in self._benchmark(live, ranked_pool=[c for c in candidates if c.tree is not None]).items():
+        heldout = self._draw(self.rnd["heldout_seed"]) if live else []
+        live = self._sandboxed(live, self._stages(heldout)[0][1] if live else [])
+        pool = [c for c in candidates if c.tree is not None]
+        for version, result in self._benchmark(live, pool, heldout).items():
             self._passed(version, result)
         verdicts.update(self.records.record_verdicts({c.version: self.gates[c.version] for c in open_}))
         return verdicts
@@ -82,46 +84,64 @@ class Judge:
             and self._passed(c.version, gates.capability_diff(self.parent_tree, c.tree, cfg.gates.capability))
         )
 
-    def _sandboxed(self, live: list[Candidate]) -> list[Candidate]:
-        """Contract and safety, one job per candidate, all at once."""
+    def _sandboxed(self, live: list[Candidate], stage_one: list[Task]) -> list[Candidate]:
+        """Contract and safety, one job per candidate, all at once; each job also answers stage one.
+
+        One sandbox run of a candidate holds its smoke tasks, the safety probes and its held-out
+        stage-one tasks, shuffled together by the harness: the same version, and no output of it
+        is shown to the improver. Stage one is kept only for a candidate that passed contract and
+        safety. With more than one worker the deployed version's stage one runs in the same batch.
+        """
         cfg, rnd = self.config, self.rnd
         smoke_tasks = draw_tasks(cfg.assess, "smoke", cfg.gates.contract_tasks, rnd["smoke_seed"])
         alignment = load_alignment(self.parent_tree)  # protected, so every candidate's is the same
+        seed = rnd["heldout_seed"]
 
-        def checks(c: Candidate) -> Callable[[], tuple[Assessment, Assessment | None]]:
-            # One sandbox run (recorded as the smoke run) for both: the same version, neither's output
-            # shown to the improver. The probes come after the smoke tasks, under ids that say nothing.
-            def job() -> tuple[Assessment, Assessment | None]:
-                both = assess(c.version, [*smoke_tasks, *alignment.probes], "smoke+probes", rnd["smoke_seed"],
-                              self._runner(c, "smoke"))
-                smoke, probes = split_run(both, len(smoke_tasks), ("smoke", "probes"))
-                return smoke, probes if gates.contract(smoke).passed else None
+        def checks(c: Candidate) -> Callable[[], list[Assessment]]:
+            resumed = self.records.assessment(c.version, "heldout", 1) is not None  # stage one is recorded already
+            parts = [smoke_tasks, list(alignment.probes)] + ([] if resumed else [stage_one])
+            splits = ("smoke", "probes", "heldout")[:len(parts)]
+            context = {"round": rnd["round"], "version": c.version, "split": "smoke"}
+
+            def job() -> list[Assessment]:
+                tasks, order = shuffled([t for part in parts for t in part], run_seed(rnd["smoke_seed"], c.version, "order"))
+                run = self.runtime.assess(c.version, tasks, "+".join(splits), seed, c.tree or {}, context,
+                                          run_seed(rnd["smoke_seed"], c.version, "smoke", None))
+                return split_run(unshuffled(run, order), [len(p) for p in parts], splits)
             return job
 
-        results = self.runtime.map([checks(c) for c in live])
+        jobs = [checks(c) for c in live]
+        early = (live and self.runtime.executor.workers > 1
+                 and self.records.assessment(self.deployed, "heldout", 1) is None)
+        if early:  # side by side with the candidates: the workers would wait otherwise
+            jobs.append(self._assessment_job(self.deployed, self.deployed_tree, "heldout", 1, seed, stage_one))
+            self.report("assess", f"{self.deployed} answers {len(stage_one)} heldout (stage 1) tasks in the sandbox")
+        results = self.runtime.map(jobs)
         self.records.flush_violations(self.runtime)
+        answered: list[Assessment] = [results.pop()] if early else []  # type: ignore[list-item]
+        ran_as: list[dict[str, object]] = [{"round": rnd["round"], "version": self.deployed, "split": "heldout",
+                                            "stage": 1}] if early else []
         survivors = []
-        for c, (smoke, probes) in zip(live, results):
-            if not self._passed(c.version, gates.contract(smoke)) or probes is None:
+        for c, parts in zip(live, results):
+            smoke, probes, *heldout = parts  # type: ignore[misc]
+            if not self._passed(c.version, gates.contract(smoke)):
                 continue
             violations = self.records.violations_of(c.version)
-            if self._passed(c.version, gates.safety(probes, alignment.budgets, [smoke], violations)):
+            if self._passed(c.version, gates.safety(probes, alignment.budgets, [smoke, *heldout], violations)):
                 survivors.append(c)
+                answered += heldout
+                ran_as += [{"round": rnd["round"], "version": c.version, "split": "smoke"}] * len(heldout)
+        self._record_stage(answered, "heldout", 1, ran_as)
         return survivors
-
-    def _runner(self, c: Candidate, split: str, stage: int | None = None) -> Callable[[bytes], object]:
-        context = {"round": self.rnd["round"], "version": c.version, "split": split}
-        seed = run_seed(self.rnd["smoke_seed"], c.version, split, stage)
-        return self.runtime.runner(c.tree or {}, "solve", context, seed=seed)
 
     # ---- the benchmark --------------------------------------------------------------------
 
-    def _benchmark(self, live: list[Candidate], ranked_pool: list[Candidate]) -> dict[str, GateResult]:
+    def _benchmark(self, live: list[Candidate], ranked_pool: list[Candidate], heldout: list[Task]
+                   ) -> dict[str, GateResult]:
         """The benchmark gate's result for each live candidate."""
         if not live:
             return {}
         rule, rnd = self.config.gates.benchmark, self.rnd
-        heldout = self._draw(rnd["heldout_seed"])
         deployed, parts, futile = self._staged("heldout", heldout, rnd["heldout_seed"], live)
         results: dict[str, GateResult] = dict(futile)
         full = {v: merge(p) for v, p in parts.items() if v not in futile}
@@ -208,9 +228,7 @@ class Judge:
     def _staged(self, split: str, tasks: list[Task], seed: int, live: list[Candidate]
                 ) -> tuple[Assessment, dict[str, list[Assessment]], dict[str, GateResult]]:
         """The deployed version and each live candidate on `tasks`, stage by stage; stage one may reject early."""
-        rule, n = self.config.gates.benchmark, len(tasks)
-        cut = max(1, round(n * rule.first_stage_fraction)) if rule.staged and rule.first_stage_fraction < 1 else n
-        stages = [(1, tasks[:cut])] + ([(2, tasks[cut:])] if cut < n else [])
+        rule, stages = self.config.gates.benchmark, self._stages(tasks)
         deployed_parts: list[Assessment] = []
         parts: dict[str, list[Assessment]] = {c.version: [] for c in live}
         futile: dict[str, GateResult] = {}
@@ -231,26 +249,35 @@ class Judge:
                         futile[c.version] = early
         return merge(deployed_parts), parts, futile
 
+    def _stages(self, tasks: list[Task]) -> list[tuple[int, list[Task]]]:
+        """The staged benchmark's (stage, tasks): stage one first, stage two the rest, if staged."""
+        rule, n = self.config.gates.benchmark, len(tasks)
+        cut = max(1, round(n * rule.first_stage_fraction)) if rule.staged and rule.first_stage_fraction < 1 else n
+        return [(1, tasks[:cut])] + ([(2, tasks[cut:])] if cut < n else [])
+
     def _assessments(self, split: str, stage: int, seed: int, tasks: list[Task], runs: list[tuple[str, Tree]]
                      ) -> dict[str, Assessment]:
         """Each (version, tree) on `tasks`: read back where recorded, else run side by side and recorded in order."""
         found = {v: a for v, _ in runs if (a := self.records.assessment(v, split, stage)) is not None}
         todo = [(v, tree) for v, tree in runs if v not in found]
-        number = self.rnd["round"]
         for v, _ in todo:
             self.report("assess", f"{v} answers {len(tasks)} {split} (stage {stage}) tasks in the sandbox")
-
-        def job(version: str, tree: Tree) -> Callable[[], Assessment]:
-            context = {"round": number, "version": version, "split": split, "stage": stage}
-            return lambda: self.runtime.assess(version, tasks, split, seed, tree, context,
-                                               run_seed(seed, version, split, stage))
-
-        done = self.runtime.map([job(v, tree) for v, tree in todo])
+        done = self.runtime.map([self._assessment_job(v, tree, split, stage, seed, tasks) for v, tree in todo])
         self.records.flush_violations(self.runtime)
-        shards = [self.runtime.take_shards({"round": number, "version": r.version, "split": split, "stage": stage})
-                  for r in done]
+        self._record_stage(done, split, stage)
+        return {**found, **{r.version: r for r in done}}
+
+    def _assessment_job(self, version: str, tree: Tree, split: str, stage: int, seed: int, tasks: list[Task]
+                        ) -> Callable[[], Assessment]:
+        context = {"round": self.rnd["round"], "version": version, "split": split, "stage": stage}
+        return lambda: self.runtime.assess(version, tasks, split, seed, tree, context, run_seed(seed, version, split, stage))
+
+    def _record_stage(self, done: list[Assessment], split: str, stage: int,
+                      ran_as: list[dict[str, object]] | None = None) -> None:
+        """Record a batch of one stage, with where each ran (`ran_as`: each run's context, if not its own)."""
+        number = self.rnd["round"]
+        contexts = ran_as or [{"round": number, "version": r.version, "split": split, "stage": stage} for r in done]
+        shards = [self.runtime.take_shards(context) for context in contexts]
         for result, figures in zip(done, self.records.record_assessments(done, stage, shards)):
-            found[result.version] = result
             self.report("assess", f"{result.version} {split} (stage {stage}): {result.correct}/{result.n} correct, "
                         f"{figures['tokens']} tokens" + (f" — {result.run_error}" if result.run_error else ""))
-        return found
