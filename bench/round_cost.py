@@ -5,9 +5,10 @@ In one process and one session, side by side on this machine:
   2. rounds of the agent template against an instant OpenAI-compatible server on 127.0.0.1
      (tests/llm_server.py): a candidate rejected at benchmark stage one (a harmless edit, five
      rounds of one experiment) and a deployed one (the calculator fix, one round in each of five
-     experiments, the canary included). Per candidate: ms from `round.started` to
-     `round.completed` in the ledger, sandbox starts in the round, and that time divided by
-     the bare bwrap start;
+     experiments, the canary included), for each `--configs` entry CxW: C candidates a round
+     (every one of them proposing the same edit), W sandboxes at once. Per candidate: ms from
+     `round.started` to `round.completed` in the ledger divided by C, sandbox starts in the
+     round, and that time divided by the bare bwrap start;
   3. `rsilab run`'s time before its first round (process start to `round.started`) and
      `rsilab --help`, as fresh processes.
 Then the ledger's timeline of one deployed round, stage by stage.
@@ -101,7 +102,7 @@ alpha = 0.05
 autonomy = "policy"
 
 [search]
-candidates = 1
+candidates = {candidates}
 workers = {workers}
 """
 
@@ -137,8 +138,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--starts", type=int, default=20, help="bare starts per backend")
-    parser.add_argument("--workers", type=int, default=1, help="sandboxes at once (1: cost, not latency)")
+    parser.add_argument("--configs", default="1x1,4x2",
+                        help="CxW,...: C candidates a round, W sandboxes at once (1x1: the cost of one candidate alone)")
     args = parser.parse_args()
+    configs = [tuple(int(x) for x in c.split("x")) for c in args.configs.split(",")]
     from rsilab.sandbox.factory import sandbox_problem
 
     backends = [b for b in ("bwrap", "landlock") if sandbox_problem(b) is None]
@@ -146,22 +149,24 @@ def main() -> None:
         raise SystemExit(f"bwrap cannot run here: {sandbox_problem('bwrap')}")
     work = Path(tempfile.mkdtemp(prefix="rc-", dir="/tmp"))
     counter = StartCounter()
-    print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; workers = {args.workers}")
+    print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
     bare = {b: bare_start(b, work, args.starts) for b in backends}
     print(f"\nbare `python -c pass` start, median of {args.starts}:")
     for b, ms in bare.items():
         print(f"  {b:9} {ms:7.1f} ms")
     unit = bare["bwrap"]
     print(f"\nper candidate, {args.rounds} rounds each (ms from round.started to round.completed):")
-    print(f"  {'backend':9} {'variant':26} {'median ms':>10} {'min ms':>8} {'starts':>7} {'÷ bwrap start':>14}")
+    print(f"  {'backend':9} {'CxW':5} {'variant':26} {'median ms':>10} {'min ms':>8} {'starts':>7} {'÷ bwrap start':>14}")
     timeline: list[tuple[str, float]] = []
     for backend in backends:
-        for variant in ("rejected at stage one", "deployed (canary)"):
-            times, starts, outcomes = rounds(backend, variant, work, args.rounds, args.workers, counter, timeline)
-            median = statistics.median(times)
-            print(f"  {backend:9} {variant:26} {median:10.0f} {min(times):8.0f} {starts:>7} {median / unit:13.1f}x"
-                  f"   {','.join(sorted(set(outcomes)))}")
-    cli(work, args.workers)
+        for candidates, workers in configs:
+            for variant in ("rejected at stage one", "deployed (canary)"):
+                times, starts, outcomes = rounds(backend, variant, work, args.rounds, (candidates, workers), counter,
+                                                 timeline)
+                median = statistics.median(times) / candidates
+                print(f"  {backend:9} {candidates}x{workers:<3} {variant:26} {median:10.0f} {min(times) / candidates:8.0f}"
+                      f" {starts:>7} {median / unit:13.1f}x   {','.join(sorted(set(outcomes)))}")
+    cli(work, configs[0][1])
     print("\none deployed round on bwrap, from the ledger (ms since round.started):")
     for kind, at in timeline:
         print(f"  {at:8.0f}  {kind}")
@@ -174,7 +179,7 @@ def bare_start(backend: str, work: Path, n: int) -> float:
 
     workdir = work / f"bare-{backend}"
     exp = Experiment.init(work / f"tpl-{backend}", "agent", config_text=CONFIG.format(
-        seed=1, backend=backend, url="http://127.0.0.1:9", workers=1))
+        seed=1, backend=backend, url="http://127.0.0.1:9", candidates=1, workers=1))
     tree = exp.versions.files(exp.deployed()[1])
     for rel, data in tree.items():
         (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -198,9 +203,10 @@ def bare_start(backend: str, work: Path, n: int) -> float:
     return statistics.median(times)
 
 
-def rounds(backend: str, variant: str, work: Path, n: int, workers: int, counter: StartCounter,
+def rounds(backend: str, variant: str, work: Path, n: int, shape: tuple[int, int], counter: StartCounter,
            timeline: list[tuple[str, float]]) -> tuple[list[float], int, list[str]]:
-    """Per-candidate ms of `n` rounds, sandbox starts in the last one, and the outcomes."""
+    """ms of `n` rounds of `shape` (candidates, workers), sandbox starts in the last one, and the outcomes."""
+    candidates, workers = shape
     deployed = variant.startswith("deployed")
     with ChatServer(ScriptedProvider(rules(FIX if deployed else HARMLESS))) as server:
         times, outcomes, starts = [], [], 0
@@ -210,8 +216,10 @@ def rounds(backend: str, variant: str, work: Path, n: int, workers: int, counter
             if len(times) == n:
                 break
             if deployed or e == 0:
-                config = CONFIG.format(seed=2026 + e, backend=backend, url=server.url, workers=workers)
-                exp = Experiment.init(work / f"{backend}-{'dep' if deployed else 'rej'}-{e}", "agent", config_text=config)
+                config = CONFIG.format(seed=2026 + e, backend=backend, url=server.url, candidates=candidates,
+                                       workers=workers)
+                exp = Experiment.init(work / f"{backend}-{candidates}x{workers}-{'dep' if deployed else 'rej'}-{e}", "agent",
+                                      config_text=config)
             before = counter.count
             [result] = exp.run(len(exp.events("round.completed")) + 1)
             if deployed and result.outcome != "deployed":
@@ -222,7 +230,7 @@ def rounds(backend: str, variant: str, work: Path, n: int, workers: int, counter
             started = next(ev for ev in events if ev.kind == "round.started" and ev.payload["round"] == result.round)
             done = next(ev for ev in events if ev.kind == "round.completed" and ev.payload["round"] == result.round)
             times.append((done.ts - started.ts) * 1000)
-            if deployed and backend == "bwrap" and not timeline:
+            if deployed and backend == "bwrap" and candidates == 1 and not timeline:
                 timeline.extend((_label(ev), (ev.ts - started.ts) * 1000) for ev in events if ev.seq >= started.seq)
     return times, starts, outcomes
 
@@ -245,7 +253,7 @@ def cli(work: Path, workers: int) -> None:
         before_round = []
         for i in range(3):
             exp = Experiment.init(work / f"cli-{i}", "agent", config_text=CONFIG.format(
-                seed=7 + i, backend="bwrap", url=server.url, workers=workers))
+                seed=7 + i, backend="bwrap", url=server.url, candidates=1, workers=workers))
             started = time.time()
             subprocess.run([*entry, "run", "--rounds", "1", "-C", str(exp.root)], env=env, check=True, capture_output=True)
             [event] = exp.events("round.started")

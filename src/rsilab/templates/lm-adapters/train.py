@@ -1,5 +1,6 @@
 """The self's model code: load the read-only base, answer, sample, and train a LoRA adapter (PyTorch + PEFT)."""
 
+import copy
 import json
 import random
 import time
@@ -48,6 +49,14 @@ def with_adapter(model, path: str | None):
     return lora
 
 
+def merged(model, path: str | None):
+    """A copy of the base with the adapter added into its weights, for answering: at the base's own speed
+    (with the LoRA layers beside the base, answering ran ~3.7x slower on a CPU). The base is not touched."""
+    if path is None:
+        return model
+    return with_adapter(copy.deepcopy(model), path).merge_and_unload()
+
+
 def answer(base: str, adapters: dict, questions: list[dict]) -> list[str]:
     tokenizer, model = load_base(base)
     out = [""] * len(questions)
@@ -55,18 +64,18 @@ def answer(base: str, adapters: dict, questions: list[dict]) -> list[str]:
     for i, q in enumerate(questions):
         by_family.setdefault(q["family"] if q["family"] in adapters else None, []).append(i)
     for family, members in by_family.items():
-        routed = with_adapter(model, adapters.get(family) if family else None)
+        routed = merged(model, adapters.get(family) if family else None)
         texts = generate(tokenizer, routed, [questions[i]["question"] for i in members], greedy=True)
         for i, text in zip(members, texts):
             out[i] = text
-        model = routed.unload() if routed is not model else model  # back to the bare base
+        del routed
     return out
 
 
 def sample(base: str, adapter: str | None, questions: list[str], k: int, seed: int) -> list[list[str]]:
     torch.manual_seed(seed)
     tokenizer, model = load_base(base)
-    model = with_adapter(model, adapter)
+    model = merged(model, adapter)
     flat = generate(tokenizer, model, [q for q in questions for _ in range(k)], greedy=False)
     return [flat[i * k:(i + 1) * k] for i in range(len(questions))]
 
