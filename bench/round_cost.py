@@ -3,7 +3,7 @@
 In one process and one session, side by side on this machine:
   1. a bare `python -c pass` start under each real backend (bwrap; landlock where it runs);
   2. rounds of the agent template against an instant OpenAI-compatible server on 127.0.0.1
-     (tests/llm_server.py): a candidate rejected at benchmark stage one (a harmless edit, five
+     (tests/llm_server.py, in a process of its own as a real server would be): a candidate rejected at benchmark stage one (a harmless edit, five
      rounds of one experiment) and a deployed one (the calculator fix, one round in each of five
      experiments, the canary included), for each `--configs` entry CxW: C candidates a round
      (every one of them proposing the same edit), W sandboxes at once. Per candidate: ms from
@@ -17,14 +17,18 @@ Then the ledger's timeline of one deployed round, stage by stage.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -208,7 +212,7 @@ def rounds(backend: str, variant: str, work: Path, n: int, shape: tuple[int, int
     """ms of `n` rounds of `shape` (candidates, workers), sandbox starts in the last one, and the outcomes."""
     candidates, workers = shape
     deployed = variant.startswith("deployed")
-    with ChatServer(ScriptedProvider(rules(FIX if deployed else HARMLESS))) as server:
+    with served(rules(FIX if deployed else HARMLESS)) as server:
         times, outcomes, starts = [], [], 0
         # Rejected: n rounds of one experiment (the parent stays v1). Deployed: the first round of
         # experiments with seeds 2026, 2027, ... until n of them deployed (a seed may not show the fix).
@@ -235,6 +239,26 @@ def rounds(backend: str, variant: str, work: Path, n: int, shape: tuple[int, int
     return times, starts, outcomes
 
 
+@contextmanager
+def served(replies: list[dict[str, object]]) -> Iterator[SimpleNamespace]:
+    """The instant server in another process: its Python does not share the harness's GIL."""
+    context = multiprocessing.get_context("spawn")
+    urls, stop = context.Queue(), context.Event()
+    process = context.Process(target=_serve, args=(replies, urls, stop), daemon=True)
+    process.start()
+    try:
+        yield SimpleNamespace(url=urls.get(timeout=60))
+    finally:
+        stop.set()
+        process.join(10)
+
+
+def _serve(replies: list[dict[str, object]], urls: Any, stop: Any) -> None:
+    with ChatServer(ScriptedProvider(replies)) as server:
+        urls.put(server.url)
+        stop.wait()
+
+
 def _label(event) -> str:  # noqa: ANN001
     p = event.payload
     detail = [str(p[k]) for k in ("version", "split", "stage", "outcome") if p.get(k) is not None]
@@ -249,7 +273,7 @@ def cli(work: Path, workers: int) -> None:
         started = time.perf_counter()
         subprocess.run([*entry, "--help"], env=env, check=True, capture_output=True)
         helps.append((time.perf_counter() - started) * 1000)
-    with ChatServer(ScriptedProvider(rules(HARMLESS))) as server:
+    with served(rules(HARMLESS)) as server:
         before_round = []
         for i in range(3):
             exp = Experiment.init(work / f"cli-{i}", "agent", config_text=CONFIG.format(
