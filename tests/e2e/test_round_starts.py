@@ -65,6 +65,8 @@ def test_a_candidates_smoke_tasks_probes_and_stage_one_share_one_run_in_an_order
     assert set(probes) <= set(shared) and set(stage_one) <= set(shared)
     assert len(shared) == len(probes) + len(stage_one) + 3  # and the three smoke tasks
     assert shared[-len(stage_one):] != stage_one  # not simply appended: the self cannot tell them by position
+    assert held["v2"].payload["shared_run"] == {"splits": ["smoke", "probes", "heldout"], "tasks": len(shared)}
+    assert "shared_run" not in held["v1"].payload
     # The deployed version answered the same stage-one questions alone.
     assert [o.question for o in exp.artifacts.get_record(held["v1"].payload["artifact"], Assessment).outcomes] == stage_one
     assert runs[3][1] == stage_one

@@ -121,6 +121,8 @@ class Judge:
         answered: list[Assessment] = [results.pop()] if early else []  # type: ignore[list-item]
         ran_as: list[dict[str, object]] = [{"round": rnd["round"], "version": self.deployed, "split": "heldout",
                                             "stage": 1}] if early else []
+        shared: list[dict[str, object] | None] = [None] * len(answered)
+        run_of = {"splits": ["smoke", "probes", "heldout"], "tasks": len(smoke_tasks) + len(alignment.probes) + len(stage_one)}
         survivors = []
         for c, parts in zip(live, results):
             smoke, probes, *heldout = parts  # type: ignore[misc]
@@ -131,7 +133,8 @@ class Judge:
                 survivors.append(c)
                 answered += heldout
                 ran_as += [{"round": rnd["round"], "version": c.version, "split": "smoke"}] * len(heldout)
-        self._record_stage(answered, "heldout", 1, ran_as)
+                shared += [run_of] * len(heldout)
+        self._record_stage(answered, "heldout", 1, ran_as, shared)
         return survivors
 
     # ---- the benchmark --------------------------------------------------------------------
@@ -273,11 +276,13 @@ class Judge:
         return lambda: self.runtime.assess(version, tasks, split, seed, tree, context, run_seed(seed, version, split, stage))
 
     def _record_stage(self, done: list[Assessment], split: str, stage: int,
-                      ran_as: list[dict[str, object]] | None = None) -> None:
-        """Record a batch of one stage, with where each ran (`ran_as`: each run's context, if not its own)."""
+                      ran_as: list[dict[str, object]] | None = None,
+                      shared: list[dict[str, object] | None] | None = None) -> None:
+        """Record a batch of one stage, with where each ran (`ran_as`: each run's context, if not its own;
+        `shared`: the run each was part of, if it shared one)."""
         number = self.rnd["round"]
         contexts = ran_as or [{"round": number, "version": r.version, "split": split, "stage": stage} for r in done]
         shards = [self.runtime.take_shards(context) for context in contexts]
-        for result, figures in zip(done, self.records.record_assessments(done, stage, shards)):
+        for result, figures in zip(done, self.records.record_assessments(done, stage, shards, shared or ())):
             self.report("assess", f"{result.version} {split} (stage {stage}): {result.correct}/{result.n} correct, "
                         f"{figures['tokens']} tokens" + (f" — {result.run_error}" if result.run_error else ""))

@@ -35,17 +35,20 @@ class RoundRecords:
         return self.record_assessments([result], stage, [shards])[0]
 
     def record_assessments(self, results: Sequence[Assessment], stage: int | None = None,
-                           shards: Sequence[Sequence[dict[str, Any]]] = ()) -> list[dict[str, Any]]:
+                           shards: Sequence[Sequence[dict[str, Any]]] = (),
+                           shared: Sequence[dict[str, Any] | None] = ()) -> list[dict[str, Any]]:
         """A batch's assessments: their artifacts, then their events in one ledger transaction.
-        `shards[i]`: where each run of result i ran on a cluster ({"shard", "node"}); none for a local run."""
+        `shards[i]`: where each run of result i ran on a cluster ({"shard", "node"}); none for a local run.
+        `shared[i]`: the run result i was part of, when it shared one ({"splits", "tasks"})."""
         figures = [summary(r) for r in results]
         where = list(shards) + [()] * (len(results) - len(shards))
+        runs = list(shared) + [None] * (len(results) - len(shared))
         self.state.ledger.append_many([(
             "assessment.recorded",
             {"round": self.number, "version": r.version, "split": r.split, "stage": stage, "seed": r.seed,
              "artifact": self.state.artifacts.put_record(r), "summary": f, "run_error": r.run_error,
-             **({"shards": list(w)} if w else {})})
-            for r, f, w in zip(results, figures, where)])
+             **({"shards": list(w)} if w else {}), **({"shared_run": run} if run else {})})
+            for r, f, w, run in zip(results, figures, where, runs)])
         return figures
 
     # ---- containment ----------------------------------------------------------------------
