@@ -178,7 +178,7 @@ def test_a_self_that_trains_past_its_cpu_budget_is_stopped_and_recorded(tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(3600)  # one real round on 2 cores: ~14 min at load 3, more on a busier machine
+@pytest.mark.timeout(3600)  # one real round on 2 cores: 150 s quiet (~14 min at load 3 before the lm_head fix)
 def test_one_real_round_on_qwen_coder_0_5b_is_gated_consistently_with_its_heldout_figures(tmp_path: Path):
     if os.environ.get("RSILAB_REQUIRE_LM_BASE") is None:
         try:
