@@ -151,7 +151,8 @@ def test_canary_rolls_back_a_deployment_that_regresses_on_fresh_tasks(tmp_path: 
     proposal = _real_fix() + "\n" + bomb.split("\n\n", 1)[1]
     exp = one_round(tmp_path, proposal, assess={"heldout_n": 60}, gates={"canary": {"tasks": 30}})
     rows = exp.rows()
-    assert next(e.payload for e in exp.events("verdict.recorded"))["passed"]
+    verdict = next(e.payload for e in exp.events("verdict.recorded"))
+    assert verdict["passed"], [(g["name"], g["summary"]) for g in verdict["gates"]]  # which gate, if it ever fails
     canary = exp.events("canary.recorded")[0].payload
     assert canary["regressed"] and canary["version"] == "v2"
     rollback = exp.events("version.rolled_back")[-1].payload
