@@ -29,6 +29,7 @@ from rsilab.verify import gates
 from rsilab.verify.alignment import load_alignment
 
 Tree = dict[str, bytes]
+SHARED_RUN = ("smoke", "probes", "heldout")  # the parts of a candidate's checks run, in order
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class Judge:
         def checks(c: Candidate) -> Callable[[], list[Assessment]]:
             resumed = self.records.assessment(c.version, "heldout", 1) is not None  # stage one is recorded already
             parts = [smoke_tasks, list(alignment.probes)] + ([] if resumed else [stage_one])
-            splits = ("smoke", "probes", "heldout")[:len(parts)]
+            splits = SHARED_RUN[:len(parts)]
             context = {"round": rnd["round"], "version": c.version, "split": "smoke"}
 
             def job() -> list[Assessment]:
@@ -122,7 +123,7 @@ class Judge:
         ran_as: list[dict[str, object]] = [{"round": rnd["round"], "version": self.deployed, "split": "heldout",
                                             "stage": 1}] if early else []
         shared: list[dict[str, object] | None] = [None] * len(answered)
-        run_of = {"splits": ["smoke", "probes", "heldout"], "tasks": len(smoke_tasks) + len(alignment.probes) + len(stage_one)}
+        run_of = {"splits": list(SHARED_RUN), "tasks": len(smoke_tasks) + len(alignment.probes) + len(stage_one)}
         survivors = []
         for c, parts in zip(live, results):
             smoke, probes, *heldout = parts  # type: ignore[misc]
