@@ -141,6 +141,7 @@ def _real_fix() -> str:
 
 def test_canary_rolls_back_a_deployment_that_regresses_on_fresh_tasks(tmp_path: Path):
     # The fix, plus a time bomb: wrong answers whenever a batch has exactly the canary's size.
+    # Unstaged, so that a stage one of 20 tasks without a mixed-operator question cannot stop the fix (~1 % of draws).
     bomb = edit(
         "main.py",
         '        result = {"answers": solve_all(request["tasks"])}',
@@ -149,7 +150,7 @@ def test_canary_rolls_back_a_deployment_that_regresses_on_fresh_tasks(tmp_path: 
         '            result = {"answers": [dict(a, answer="0") for a in result["answers"]]}',
     )
     proposal = _real_fix() + "\n" + bomb.split("\n\n", 1)[1]
-    exp = one_round(tmp_path, proposal, assess={"heldout_n": 60}, gates={"canary": {"tasks": 30}})
+    exp = one_round(tmp_path, proposal, assess={"heldout_n": 60}, gates={"canary": {"tasks": 30}, "benchmark": {"staged": False}})
     rows = exp.rows()
     verdict = next(e.payload for e in exp.events("verdict.recorded"))
     assert verdict["passed"], [(g["name"], g["summary"]) for g in verdict["gates"]]  # which gate, if it ever fails
