@@ -19,14 +19,8 @@ def chat(messages: list[dict], *, max_tokens: int = 512, temperature: float = 0.
     body = json.dumps({"messages": messages, "max_tokens": max_tokens, "temperature": temperature})
     headers = {"Content-Type": "application/json"}
     if task is not None:
-        headers["X-Rsilab-Task"] = str(task)
-    connection = _unix_connection(path)
-    try:
-        connection.request("POST", "/v1/chat/completions", body=body.encode("utf-8"), headers=headers)
-        response = connection.getresponse()
-        status, data = response.status, response.read()
-    finally:
-        connection.close()
+        headers["X-Rsilab-Task"] = " ".join(str(task).split())  # one header line, whatever the id holds
+    status, data = _post(path, "/v1/chat/completions", body.encode("utf-8"), headers)
     try:
         payload = json.loads(data)
     except ValueError:
@@ -37,15 +31,23 @@ def chat(messages: list[dict], *, max_tokens: int = 512, temperature: float = 0.
     return payload["choices"][0]["message"]["content"]
 
 
-def _unix_connection(path: str):
-    """HTTP over a Unix socket (http.client only knows TCP); http.client loads on the first call only."""
-    import http.client
+def _post(path: str, target: str, body: bytes, headers: dict) -> tuple:
+    """One HTTP/1.0 POST on the broker's Unix socket: (status, body). The broker closes the
+    connection after its answer, so the body is all that follows the headers. A plain socket,
+    not http.client, whose imports (email, ssl) cost about a fifth of a short run."""
     import socket
 
-    class UnixConnection(http.client.HTTPConnection):
-        def connect(self):
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.sock.connect(path)  # blocking, so a busy broker queues us instead of refusing
-            self.sock.settimeout(self.timeout)
-
-    return UnixConnection("localhost", timeout=600)
+    head = [f"POST {target} HTTP/1.0", "Host: localhost", f"Content-Length: {len(body)}"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(path)  # blocking, so a busy broker queues us instead of refusing
+        sock.settimeout(600)
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        chunks = []
+        while chunk := sock.recv(1 << 16):
+            chunks.append(chunk)
+    status_line, _, rest = b"".join(chunks).partition(b"\r\n")
+    parts = status_line.split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        raise RuntimeError(f"LLM broker closed the connection without an HTTP answer ({status_line[:80]!r})")
+    return int(parts[1]), rest.partition(b"\r\n\r\n")[2]

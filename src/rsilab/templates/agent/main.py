@@ -10,7 +10,7 @@ import json
 import sys
 
 # improve and solve are imported by the command that needs them: a solve run never loads the
-# improver, and only the improver's model calls load http.client (each run starts a fresh Python).
+# improver (each run starts a fresh Python).
 
 PROGRESS_FILE = "rsilab_progress.txt"
 
