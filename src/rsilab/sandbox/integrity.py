@@ -10,12 +10,18 @@ import hashlib
 import os
 from pathlib import Path
 
-HASHED_STATE = (".rsilab/ledger.db", ".rsilab/ledger.head")
+HASHED_STATE = (".rsilab/ledger.head",)
+# The ledger's database and its write-ahead log (where appends land while the harness holds the
+# ledger open), by inode, size and change times, not by content: hashing them cost more every
+# round, a stat costs the same at 10 kB and at 100 MB. A write moves mtime and ctime; a utime()
+# putting mtime back moves ctime, which no unprivileged process can set.
+STAT_STATE = (".rsilab/ledger.db", ".rsilab/ledger.db-wal")
 GIT_REFS = ("HEAD", "packed-refs", "refs")
 
 
 def state_manifest(root: Path, self_dir: str = "self") -> dict[str, str]:
-    """path → sha256 of the deployed working tree, the git refs of `self/`, and the ledger files."""
+    """path → sha256 of the deployed working tree, the git refs of `self/` and the ledger's head;
+    path → stat signature of the ledger's database and log."""
     manifest: dict[str, str] = {}
     tree = root / self_dir
     for path in _files(tree, skip_git=True):
@@ -26,6 +32,12 @@ def state_manifest(root: Path, self_dir: str = "self") -> dict[str, str]:
     for rel in HASHED_STATE:
         if (root / rel).is_file():
             manifest[rel] = _sha256(root / rel)
+    for rel in STAT_STATE:
+        try:
+            found = os.stat(root / rel)
+        except FileNotFoundError:
+            continue
+        manifest[rel] = f"stat:{found.st_ino}:{found.st_size}:{found.st_mtime_ns}:{found.st_ctime_ns}"
     return manifest
 
 
