@@ -53,7 +53,8 @@ def train_command(request: dict, device: str) -> dict:
         share = settings["new_data_share"] if kept else 0.0
         copies = max(1, round(share * len(replay) / max(1, (1 - share) * len(kept)))) if kept else 0
         examples = kept * copies + replay
-    else:
+    else:  # seeded before the model exists: its initial weights come from the same generator
+        torch.manual_seed(request["seed"])
         model, settings = Transformer(**RECIPE["model"]).to(device), RECIPE["pretrain"]
         examples = [tuple(e) for e in request["replay"]]
     stats = train(model, examples, settings, request["seed"], device)
