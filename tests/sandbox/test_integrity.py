@@ -4,6 +4,8 @@ to what a run must not touch, and nothing the harness itself does not do."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,10 @@ def test_reading_the_ledger_changes_nothing_the_manifest_sees(experiment):
     root, ledger = experiment
     before = state_manifest(root)
     assert ledger.verify().ok and ledger.events()
+    # Another process's reader too (a dashboard, a poller): as root, sqlite moves the log's ctime.
+    reader = f"import sqlite3; sqlite3.connect('file:{root}/.rsilab/ledger.db?mode=ro', uri=True)" \
+             ".execute('SELECT MAX(seq) FROM events').fetchone()"
+    subprocess.run([sys.executable, "-c", reader], check=True, timeout=60)
     assert changed(before, state_manifest(root)) == []
 
 

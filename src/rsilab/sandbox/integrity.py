@@ -10,18 +10,20 @@ import hashlib
 import os
 from pathlib import Path
 
-HASHED_STATE = (".rsilab/ledger.head",)
-# The ledger's database and its write-ahead log (where appends land while the harness holds the
-# ledger open), by inode, size and change times, not by content: hashing them cost more every
-# round, a stat costs the same at 10 kB and at 100 MB. A write moves mtime and ctime; a utime()
-# putting mtime back moves ctime, which no unprivileged process can set.
-STAT_STATE = (".rsilab/ledger.db", ".rsilab/ledger.db-wal")
+# The ledger's head, and its write-ahead log (where appends land while the harness holds the
+# ledger open), by content: another process reading the ledger (a dashboard, a test's poller)
+# moves the log's ctime, as root, though never its bytes; the log stays small (checkpoints).
+HASHED_STATE = (".rsilab/ledger.head", ".rsilab/ledger.db-wal")
+# The database by inode, size and change times, not content: hashing it cost more every round,
+# a stat costs the same at 10 kB and at 100 MB. A write moves mtime and ctime; a utime() putting
+# mtime back moves ctime, which no unprivileged process can set.
+STAT_STATE = (".rsilab/ledger.db",)
 GIT_REFS = ("HEAD", "packed-refs", "refs")
 
 
 def state_manifest(root: Path, self_dir: str = "self") -> dict[str, str]:
-    """path → sha256 of the deployed working tree, the git refs of `self/` and the ledger's head;
-    path → stat signature of the ledger's database and log."""
+    """path → sha256 of the deployed working tree, the git refs of `self/`, the ledger's head and
+    its log; path → stat signature of the ledger's database."""
     manifest: dict[str, str] = {}
     tree = root / self_dir
     for path in _files(tree, skip_git=True):
