@@ -22,15 +22,39 @@ def test_when_every_candidate_stops_at_stage_one_the_deployed_version_skips_stag
     exp = Experiment.init(tmp_path / "exp", "agent", config_text=config)
     runs = counted_runs(monkeypatch)
     [result] = exp.run(1)
-    # dev, improve, the candidate's smoke tasks, safety probes and stage one in one run, the deployed's stage one
-    assert [command for command, _ in runs] == ["solve", "improve", "solve", "solve"]
+    # dev and the deployed's stage one side by side, improve, then the candidate's smoke tasks,
+    # safety probes and stage one in one run; no stage two for either
+    assert [command for command, _ in runs] == ["solve", "solve", "improve", "solve"]
     assert result.outcome == "rejected"
     [verdict] = exp.events("verdict.recorded")
     assert verdict.payload["failed_gate"] == "benchmark"
     held = [(e.payload["version"], e.payload.get("stage")) for e in exp.events("assessment.recorded")
             if e.payload["split"] == "heldout"]
-    assert held == [("v1", 1), ("v2", 1)]  # two workers: the deployed's stage one beside the candidate's run
+    assert held == [("v1", 1), ("v2", 1)]
     assert exp.ledger.verify().ok
+
+
+def test_with_two_workers_the_deployed_answers_stage_one_beside_the_dev_run_on_the_judges_own_draw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    config = search_config(candidates=1).replace('match = "Attempt 4 of 4"', 'match = "You improve an AI agent"', 1)
+    exp = Experiment.init(tmp_path / "exp", "agent", config_text=config)
+    runs = counted_runs(monkeypatch)
+    exp.run(1)
+    kinds = [(e.kind, e.payload.get("version"), e.payload.get("split")) for e in exp.events()
+             if e.kind in {"assessment.recorded", "proposal.recorded"}]
+    # Recorded before the improver ran, right after the dev run whose questions its draw leaves out.
+    assert kinds[:3] == [("assessment.recorded", "v1", "dev"), ("assessment.recorded", "v1", "heldout"),
+                         ("proposal.recorded", "v2", None)]
+    answered = {(e.payload["version"], e.payload["split"]): exp.artifacts.get_record(e.payload["artifact"], Assessment)
+                for e in exp.events("assessment.recorded")}
+    dev = {o.question for o in answered["v1", "dev"].outcomes}
+    deployed = [o.question for o in answered["v1", "heldout"].outcomes]
+    assert not dev & set(deployed)
+    # The candidate was judged on exactly those questions, and the deployed's run held them alone.
+    assert [o.question for o in answered["v2", "heldout"].outcomes] == deployed
+    assert deployed in [questions for command, questions in runs[:2]]
+    assert dev == set(next(q for _, q in runs[:2] if q != deployed))
 
 
 def counted_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import socket
 import threading
 import time
@@ -175,3 +177,47 @@ def test_openai_itself_needs_a_key_in_the_environment(monkeypatch: pytest.Monkey
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ProviderError, match="set OPENAI_API_KEY in the environment of the harness"):
         OpenAICompatibleProvider("gpt-4o-mini")
+
+
+class _Fixed(http.server.BaseHTTPRequestHandler):
+    """Answers every POST 200 with the body the test set: what a misconfigured or odd server sends."""
+
+    body = b""
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server name
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    (b"<html>a login page</html>", r"not a chat completion .*llm.base_url"),
+    (b'{"choices": []}', "answered with no choices"),
+    (b'{"choices": [{"text": "a legacy completion"}], "usage": {"prompt_tokens": "many"}}', "not a chat completion"),
+])
+def test_a_reply_that_is_not_a_chat_completion_says_what_came_back(body: bytes, problem: str):
+    handler = type("Handler", (_Fixed,), {"body": body})
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as odd:
+        threading.Thread(target=odd.serve_forever, daemon=True).start()
+        provider = OpenAICompatibleProvider("m", base_url=f"http://127.0.0.1:{odd.server_address[1]}/v1")
+        with pytest.raises(ProviderError, match=problem):
+            provider.complete(ask("hi"))
+        odd.shutdown()
+
+
+def test_a_reply_without_usage_is_estimated_from_its_text():
+    body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "forty-two"}}]}).encode()
+    handler = type("Handler", (_Fixed,), {"body": body})
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as bare:
+        threading.Thread(target=bare.serve_forever, daemon=True).start()
+        completion = OpenAICompatibleProvider("m", base_url=f"http://127.0.0.1:{bare.server_address[1]}/v1").complete(
+            ask("What is six times seven?"))
+        bare.shutdown()
+    assert completion.text == "forty-two" and completion.finish_reason == "stop" and completion.model == "m"
+    assert (completion.tokens_in, completion.tokens_out) == (len("What is six times seven?") // 4 + 1, 3)

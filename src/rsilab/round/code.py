@@ -64,15 +64,15 @@ class CodeRound:
         cfg = self.state.config
         # 1. assess the parent on the dev split: its failures are what the proposer may see.
         dev_tasks = draw_tasks(cfg.assess, "dev", cfg.assess.dev_n, self.rnd["dev_seed"])
-        dev = self._dev(dev_tasks)
+        judge = Judge(self.state, self.runtime, self.records, self.rnd, self.report, self.parent_tree, self.deployed_tree)
+        dev = self._dev(dev_tasks, judge)
         if why := unassessable(dev):  # nothing to show the improver, nothing to compare with
             return self.close(f"{why}; the round is closed — `rsilab run` goes on with the next one", [])
         # 2. propose: the parent's own improver, in the sandbox, once per harness-drawn seed.
         candidates = self._proposals(dev)
         # 3. verify: every candidate through the gates, side by side; at most one passes.
         try:
-            verdicts = Judge(self.state, self.runtime, self.records, self.rnd, self.report,
-                             self.parent_tree, self.deployed_tree).judge(candidates)
+            verdicts = judge.judge(candidates)
         except RoundClosed as closed:
             return self.close(str(closed), candidates)
         winner = next((c for c in candidates if verdicts[c.version].passed), None)
@@ -131,19 +131,25 @@ class CodeRound:
 
     # ---- assess and propose ---------------------------------------------------------------
 
-    def _dev(self, tasks: list[Task]) -> Assessment:
+    def _dev(self, tasks: list[Task], judge: Judge) -> Assessment:
+        """The parent on its dev tasks; beside it, in a sandbox of its own, the deployed version's
+        held-out stage one where a worker would wait otherwise (Judge.stage_one_beside_dev)."""
         found = self.records.assessment(self.parent, "dev")
         if found is not None:
             return found
         self.report("assess", f"{self.parent} answers {len(tasks)} dev tasks in the sandbox")
         context = {"round": self.number, "version": self.parent, "split": "dev"}
         seed = self.rnd["dev_seed"]
-        result = self.runtime.assess(self.parent, tasks, "dev", seed, self.parent_tree, context,
-                                     run_seed(seed, self.parent, "dev"))
+        dev_job = lambda: self.runtime.assess(self.parent, tasks, "dev", seed, self.parent_tree, context,  # noqa: E731
+                                              run_seed(seed, self.parent, "dev"))
+        beside = judge.stage_one_beside_dev(tasks)
+        result, *heldout = self.runtime.map([dev_job] + ([beside] if beside else []))
         self.records.flush_violations(self.runtime)
         figures = self.records.record_assessment(result, shards=self.runtime.take_shards(context))
         self.report("assess", f"{self.parent} dev: {result.correct}/{result.n} correct, {figures['tokens']} tokens"
                     + (f" — {result.run_error}" if result.run_error else ""))
+        for stage_one in heldout:  # recorded after the dev run: the held-out draw excludes its questions
+            judge.record_beside_dev(stage_one)
         return result
 
     def _proposals(self, dev: Assessment) -> list[Candidate]:

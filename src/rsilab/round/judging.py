@@ -69,6 +69,26 @@ class Judge:
         verdicts.update(self.records.record_verdicts({c.version: self.gates[c.version] for c in open_}))
         return verdicts
 
+    def stage_one_beside_dev(self, dev_tasks: list[Task]) -> Callable[[], Assessment] | None:
+        """The deployed version's held-out stage one as a job to run beside the parent's dev run, or None.
+
+        It depends on no candidate, and while the parent answers its dev tasks a second worker
+        would wait. Not with one worker, nor for a model on this machine's own cores (embedded):
+        there the two runs would only share the CPU, and the answers are wasted in a round where
+        no candidate reaches the benchmark. The draw is the judge's own (this round's dev
+        questions excluded as they will be once the dev run is recorded), so it is read back there.
+        """
+        if (self.runtime.executor.workers == 1 or self.config.llm.provider == "embedded"
+                or self.records.assessment(self.deployed, "heldout", 1) is not None):
+            return None
+        seed = self.rnd["heldout_seed"]
+        stage_one = self._stages(self._draw(seed, extra_exclude={t.question for t in dev_tasks}))[0][1]
+        self.report("assess", f"{self.deployed} answers {len(stage_one)} heldout (stage 1) tasks in the sandbox")
+        return self._assessment_job(self.deployed, self.deployed_tree, "heldout", 1, seed, stage_one)
+
+    def record_beside_dev(self, result: Assessment) -> None:
+        self._record_stage([result], "heldout", 1)
+
     # ---- the gates ------------------------------------------------------------------------
 
     def _passed(self, version: str, gate: GateResult) -> bool:
