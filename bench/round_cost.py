@@ -142,8 +142,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--starts", type=int, default=20, help="bare starts per backend")
-    parser.add_argument("--configs", default="1x1,4x2",
-                        help="CxW,...: C candidates a round, W sandboxes at once (1x1: the cost of one candidate alone)")
+    parser.add_argument("--configs", default="1x1,1x2,4x2",
+                        help="CxW,...: C candidates a round, W sandboxes at once (1x1: one candidate alone; 4x2: the default search on 2 cores)")
     args = parser.parse_args()
     configs = [tuple(int(x) for x in c.split("x")) for c in args.configs.split(",")]
     from rsilab.sandbox.factory import sandbox_problem

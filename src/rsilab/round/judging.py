@@ -55,13 +55,14 @@ class Judge:
         self.deployed = rnd.get("deployed", rnd["parent"])
         self.config = state.config
         self.gates: dict[str, list[GateResult]] = {}
+        self._heldout: list[Task] | None = None  # the round's held-out draw, once drawn
 
     def judge(self, candidates: list[Candidate]) -> dict[str, Verdict]:
         """Every candidate's verdict (recorded once each); at most one passes."""
         verdicts = {c.version: v for c in candidates if (v := self.records.verdict(c.version)) is not None}
         open_ = [c for c in candidates if c.version not in verdicts]
         live = [c for c in open_ if self._static(c)]
-        heldout = self._draw(self.rnd["heldout_seed"]) if live else []
+        heldout = (self._heldout or self._draw(self.rnd["heldout_seed"])) if live else []
         live = self._sandboxed(live, self._stages(heldout)[0][1] if live else [])
         pool = [c for c in candidates if c.tree is not None]
         for version, result in self._benchmark(live, pool, heldout).items():
@@ -82,7 +83,8 @@ class Judge:
                 or self.records.assessment(self.deployed, "heldout", 1) is not None):
             return None
         seed = self.rnd["heldout_seed"]
-        stage_one = self._stages(self._draw(seed, extra_exclude={t.question for t in dev_tasks}))[0][1]
+        self._heldout = self._draw(seed, extra_exclude={t.question for t in dev_tasks})
+        stage_one = self._stages(self._heldout)[0][1]
         self.report("assess", f"{self.deployed} answers {len(stage_one)} heldout (stage 1) tasks in the sandbox")
         return self._assessment_job(self.deployed, self.deployed_tree, "heldout", 1, seed, stage_one)
 
