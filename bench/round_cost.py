@@ -8,7 +8,8 @@ In one process and one session, side by side on this machine:
      experiments, the canary included), for each `--configs` entry CxW: C candidates a round
      (every one of them proposing the same edit), W sandboxes at once. Per candidate: ms from
      `round.started` to `round.completed` in the ledger divided by C, sandbox starts in the
-     round, and that time divided by the bare bwrap start;
+     round, and that time divided by the bare bwrap start (timed again just before and after
+     that row's rounds: this machine drifts by tens of percent within a minute);
   3. `rsilab run`'s time before its first round (process start to `round.started`) and
      `rsilab --help`, as fresh processes.
 Then the ledger's timeline of one deployed round, stage by stage.
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -154,29 +155,38 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="rc-", dir="/tmp"))
     counter = StartCounter()
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
-    bare = {b: bare_start(b, work, args.starts) for b in backends}
-    print(f"\nbare `python -c pass` start, median of {args.starts}:")
-    for b, ms in bare.items():
-        print(f"  {b:9} {ms:7.1f} ms")
-    unit = bare["bwrap"]
-    print(f"\nper candidate, {args.rounds} rounds each (ms from round.started to round.completed):")
-    print(f"  {'backend':9} {'CxW':5} {'variant':26} {'median ms':>10} {'min ms':>8} {'starts':>7} {'÷ bwrap start':>14}")
-    timeline: list[tuple[str, float]] = []
-    for backend in backends:
-        for candidates, workers in configs:
-            for variant in ("rejected at stage one", "deployed (canary)"):
-                times, starts, outcomes = rounds(backend, variant, work, args.rounds, (candidates, workers), counter,
-                                                 timeline)
-                median = statistics.median(times) / candidates
-                print(f"  {backend:9} {candidates}x{workers:<3} {variant:26} {median:10.0f} {min(times) / candidates:8.0f}"
-                      f" {starts:>7} {median / unit:13.1f}x   {','.join(sorted(set(outcomes)))}")
+    with ExitStack() as stack:
+        bare = {b: stack.enter_context(bare_starts(b, work)) for b in backends}
+        first = {b: measure(args.starts) for b, measure in bare.items()}
+        print(f"\nbare `python -c pass` start, median of {args.starts}:")
+        for b, ms in first.items():
+            print(f"  {b:9} {ms:7.1f} ms")
+        # This machine drifts by tens of percent within a minute: each row is divided by bare bwrap
+        # starts measured just before and after its own rounds (the median of both batches).
+        print(f"\nper candidate, {args.rounds} rounds each (ms from round.started to round.completed);"
+              " ÷ bare bwrap starts timed around the row's rounds:")
+        print(f"  {'backend':9} {'CxW':5} {'variant':26} {'median ms':>10} {'min ms':>8} {'starts':>7} {'bare ms':>8}"
+              f" {'÷ bwrap start':>14}")
+        timeline: list[tuple[str, float]] = []
+        for backend in backends:
+            for candidates, workers in configs:
+                for variant in ("rejected at stage one", "deployed (canary)"):
+                    before = bare["bwrap"](args.starts // 2, raw=True)
+                    times, starts, outcomes = rounds(backend, variant, work, args.rounds, (candidates, workers), counter,
+                                                     timeline)
+                    unit = statistics.median(before + bare["bwrap"](args.starts // 2, raw=True))
+                    median = statistics.median(times) / candidates
+                    print(f"  {backend:9} {candidates}x{workers:<3} {variant:26} {median:10.0f} {min(times) / candidates:8.0f}"
+                          f" {starts:>7} {unit:8.1f} {median / unit:13.1f}x   {','.join(sorted(set(outcomes)))}")
     cli(work, configs[0][1])
     print("\none deployed round on bwrap, from the ledger (ms since round.started):")
     for kind, at in timeline:
         print(f"  {at:8.0f}  {kind}")
 
 
-def bare_start(backend: str, work: Path, n: int) -> float:
+@contextmanager
+def bare_starts(backend: str, work: Path) -> Iterator[Callable[..., Any]]:
+    """A function timing `n` bare `python -c pass` starts under `backend`: their median ms, or each (raw=True)."""
     from rsilab.sandbox.broker import Broker
     from rsilab.sandbox.bwrap import BwrapSandbox
     from rsilab.sandbox.landlock import LandlockSandbox
@@ -194,17 +204,20 @@ def bare_start(backend: str, work: Path, n: int) -> float:
         else:
             box = LandlockSandbox(protected=("alignment.toml",), llm_socket=broker.socket_path)
         limits = Limits(wall_seconds=60)
-        run: Callable[[], object] = lambda: box.run([*box.python, "-c", "pass"], workdir, limits=limits,  # noqa: E731
-                                                    readonly=("alignment.toml",), outputs=("out.json",))
-        run()  # warm up
-        times = []
-        for _ in range(n):
-            started = time.perf_counter()
-            result = run()
-            times.append((time.perf_counter() - started) * 1000)
-            if not result.ok:  # type: ignore[attr-defined]
-                raise SystemExit(f"a bare {backend} start failed: {result}")
-    return statistics.median(times)
+
+        def measure(n: int, raw: bool = False) -> Any:
+            times = []
+            for _ in range(max(1, n)):
+                started = time.perf_counter()
+                result = box.run([*box.python, "-c", "pass"], workdir, limits=limits, readonly=("alignment.toml",),
+                                 outputs=("out.json",))
+                times.append((time.perf_counter() - started) * 1000)
+                if not result.ok:
+                    raise SystemExit(f"a bare {backend} start failed: {result}")
+            return times if raw else statistics.median(times)
+
+        measure(1)  # warm up
+        yield measure
 
 
 def rounds(backend: str, variant: str, work: Path, n: int, shape: tuple[int, int], counter: StartCounter,
