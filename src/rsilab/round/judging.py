@@ -82,14 +82,16 @@ class Judge:
         if (self.runtime.executor.workers == 1 or self.config.llm.provider == "embedded"
                 or self.records.assessment(self.deployed, "heldout", 1) is not None):
             return None
-        seed = self.rnd["heldout_seed"]
-        self._heldout = self._draw(seed, extra_exclude={t.question for t in dev_tasks})
-        stage_one = self._stages(self._heldout)[0][1]
-        self.report("assess", f"{self.deployed} answers {len(stage_one)} heldout (stage 1) tasks in the sandbox")
-        return self._assessment_job(self.deployed, self.deployed_tree, "heldout", 1, seed, stage_one)
+        self._heldout = self._draw(self.rnd["heldout_seed"], extra_exclude={t.question for t in dev_tasks})
+        return self._deployed_stage_one(self._stages(self._heldout)[0][1])
 
     def record_beside_dev(self, result: Assessment) -> None:
         self._record_stage([result], "heldout", 1)
+
+    def _deployed_stage_one(self, stage_one: list[Task]) -> Callable[[], Assessment]:
+        """The deployed version's held-out stage one as a job, run ahead of `_staged`, which reads it back."""
+        self.report("assess", f"{self.deployed} answers {len(stage_one)} heldout (stage 1) tasks in the sandbox")
+        return self._assessment_job(self.deployed, self.deployed_tree, "heldout", 1, self.rnd["heldout_seed"], stage_one)
 
     # ---- the gates ------------------------------------------------------------------------
 
@@ -137,8 +139,7 @@ class Judge:
         early = (live and self.runtime.executor.workers > 1
                  and self.records.assessment(self.deployed, "heldout", 1) is None)
         if early:  # side by side with the candidates: the workers would wait otherwise
-            jobs.append(self._assessment_job(self.deployed, self.deployed_tree, "heldout", 1, seed, stage_one))
-            self.report("assess", f"{self.deployed} answers {len(stage_one)} heldout (stage 1) tasks in the sandbox")
+            jobs.append(self._deployed_stage_one(stage_one))
         results = self.runtime.map(jobs)
         self.records.flush_violations(self.runtime)
         answered: list[Assessment] = [results.pop()] if early else []  # type: ignore[list-item]
